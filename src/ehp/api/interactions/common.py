@@ -1,0 +1,91 @@
+"""Pieces shared by the interactions: validation, version headers, write responses, conditions."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+from ehp.api.call import Call
+from ehp.api.errors import FhirError, bad_request, error
+from ehp.api.messages import FhirResponse
+from ehp.fhir.issues import Issue, issues_to_operation_outcome
+from ehp.fhir.validation import validate_resource
+from ehp.search.query import find_ids
+from ehp.store.clock import to_http_date
+from ehp.store.errors import VersionConflict
+from ehp.store.versions import StoredVersion
+
+_ETAG = re.compile(r'^\s*(?:W/)?"?([0-9]+)"?\s*$')
+
+
+def require_valid(resource: dict[str, Any]) -> None:
+    """Refuse (422) a resource with any error-level issue against the R4 definitions."""
+    issues = validate_resource(resource)
+    errors = [issue for issue in issues if issue.severity in ("error", "fatal")]
+    if errors:
+        raise FhirError(422, errors)
+
+
+def version_headers(stored: StoredVersion, base: str) -> dict[str, str]:
+    return {
+        "ETag": stored.etag,
+        "Last-Modified": to_http_date(stored.last_updated),
+        "Content-Location": f"{base}/{stored.location}",
+    }
+
+
+def write_response(call: Call, stored: StoredVersion, status: int, message: str) -> FhirResponse:
+    """The answer to a write, shaped by ``Prefer: return=...``."""
+    headers = version_headers(stored, call.base)
+    if status == 201:
+        headers["Location"] = headers["Content-Location"]
+    preference = call.request.prefer_return
+    if preference == "minimal" or stored.content is None:
+        return FhirResponse(status, headers=headers, version=stored)
+    if preference == "OperationOutcome":
+        outcome = issues_to_operation_outcome([Issue("information", "informational", message)])
+        return FhirResponse(status, resource=outcome, headers=headers, version=stored)
+    return FhirResponse(status, body=stored.content, headers=headers, version=stored)
+
+
+def expected_version(call: Call) -> int | None:
+    """The version named by ``If-Match``, or ``None`` without the header."""
+    header = call.request.header("if-match")
+    if header is None:
+        return None
+    matched = _ETAG.match(header)
+    if matched is None:
+        raise bad_request(f"If-Match '{header}' is not a version ETag like W/\"3\"")
+    return int(matched.group(1))
+
+
+def check_version(call: Call, current: StoredVersion | None) -> None:
+    """``If-Match``: the current version must be the one the client read (412 otherwise)."""
+    expected = expected_version(call)
+    if expected is None:
+        return
+    if current is None or current.deleted:
+        raise VersionConflict(f'If-Match W/"{expected}" given but {call.type}/{call.id} does not exist')
+    if current.version != expected:
+        raise VersionConflict(
+            f"{current.resource_type}/{current.id} is at version {current.version}, not {expected}: "
+            "it was changed since you read it"
+        )
+
+
+def conditional_matches(call: Call, resource_type: str, query: list[tuple[str, str]], what: str) -> list[str]:
+    """Ids of the resources a conditional interaction's criteria select."""
+    criteria = [(name, value) for name, value in query if name not in ("_format", "_pretty")]
+    if not criteria:
+        raise bad_request(f"a conditional {what} needs search criteria")
+    return find_ids(call.store_reader, resource_type, criteria, limit=2)
+
+
+def if_none_exist_criteria(header: str) -> list[tuple[str, str]]:
+    _, _, query = header.rpartition("?")
+    return parse_qsl(query, keep_blank_values=True)
+
+
+def too_many(what: str) -> FhirError:
+    return error(412, "multiple-matches", f"the {what} criteria match more than one resource")

@@ -1,0 +1,94 @@
+"""The FHIR service: routes a request to its interaction and runs it in the right store session."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ehp.api.call import Call
+from ehp.api.errors import FhirError, bad_request, error
+from ehp.api.messages import FhirRequest, FhirResponse
+from ehp.api.routes import build_routes
+from ehp.api.routing import Match, Router
+from ehp.context import RequestContext
+from ehp.fhir.issues import issues_to_operation_outcome
+from ehp.search.query import SearchError
+from ehp.store.errors import ConcurrentWrite, VersionConflict
+from ehp.store.store import Store
+from ehp.store.writes import WriteTransaction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    role: str = "node"
+    """``node`` (a polyclinic's or region's store) or ``central`` (the national platform)."""
+    max_body_bytes: int = 64 * 1024 * 1024
+    default_page_size: int = 50
+    max_page_size: int = 1000
+    max_bundle_entries: int = 10_000
+
+
+class FhirService:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.router = Router(build_routes())
+
+    def handle(self, ctx: RequestContext, request: FhirRequest, base: str) -> FhirResponse:
+        """Run one request in its own session; every failure becomes an OperationOutcome response."""
+        try:
+            match = self.router.match(request)
+        except FhirError as failure:
+            return error_response(failure)
+        return self.run(ctx, request, base, match)
+
+    def run(self, ctx: RequestContext, request: FhirRequest, base: str, match: Match) -> FhirResponse:
+        """Run a routed request; every failure becomes an OperationOutcome response."""
+        try:
+            call = Call(self, ctx, request, base, match.resource_type, match.resource_id, match.version_id)
+            session = match.route.session
+            if session == "write":
+                with self.store.transaction(ctx) as tx:
+                    call.tx = call.reader = tx
+                    return match.route.handler(call)
+            if session == "read":
+                call.reader = self.store.reader(ctx)
+            return match.route.handler(call)
+        except FhirError as failure:
+            return error_response(failure)
+        except (VersionConflict, ConcurrentWrite) as failure:
+            return error_response(store_error(failure))
+        except SearchError as failure:
+            return error_response(bad_request(str(failure), failure.param))
+        except Exception:
+            log.exception("request %s failed: %s %s", ctx.request_id, request.method, request.path)
+            return error_response(
+                error(
+                    500,
+                    "exception",
+                    f"internal error; the server log has the details (request {ctx.request_id})",
+                )
+            )
+
+    def handle_in(self, tx: WriteTransaction, request: FhirRequest, base: str) -> FhirResponse:
+        """Run one entry of a transaction Bundle inside the Bundle's transaction; failures propagate."""
+        match = self.router.match(request)
+        call = Call(self, tx.ctx, request, base, match.resource_type, match.resource_id, match.version_id)
+        call.reader = tx
+        if match.route.session == "write":
+            call.tx = tx
+        return match.route.handler(call)
+
+
+def store_error(failure: Exception) -> FhirError:
+    if isinstance(failure, VersionConflict):
+        return error(412, "conflict", str(failure))
+    return error(409, "conflict", str(failure))
+
+
+def error_response(failure: FhirError) -> FhirResponse:
+    return FhirResponse(
+        failure.status, issues_to_operation_outcome(failure.issues), headers=dict(failure.headers)
+    )

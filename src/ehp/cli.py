@@ -1,0 +1,161 @@
+"""The ``ehp`` command: ``serve``, ``demo``, ``bench`` and friends."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from dataclasses import replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from ehp.api.app import create_app
+from ehp.api.service import FhirService
+from ehp.bench.servers import DEFAULT_POSTGRES_ADMIN
+from ehp.bench.store_bench import (
+    StoreBenchConfig,
+    backend_databases,
+    bench_backend,
+    format_results,
+    summary_json,
+)
+from ehp.demo import load_examples
+from ehp.fhir.package import examples_package_dir
+from ehp.store.database import DatabaseUrlError, migrate, open_engine
+
+app = typer.Typer(help="EHP: the electronic health passport platform (HL7 FHIR R4).", no_args_is_help=True)
+
+
+class Role(StrEnum):
+    node = "node"
+    central = "central"
+
+
+class Auth(StrEnum):
+    none = "none"
+    required = "required"
+
+
+DatabaseOption = Annotated[
+    str, typer.Option("--database", help="sqlite:///path/file.db or postgresql://user@host:port/db")
+]
+
+
+@app.command()
+def serve(
+    database: DatabaseOption,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    role: Annotated[
+        Role, typer.Option(help="node: a polyclinic's or region's store; central: the national platform.")
+    ] = Role.node,
+    auth: Annotated[
+        Auth, typer.Option(help="'none' turns authentication off: for development and tests only.")
+    ] = Auth.required,
+    workers: Annotated[int, typer.Option(help="Server processes (each with its own connection pool).")] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+) -> None:
+    """Serve the FHIR API at http://HOST:PORT/fhir, creating or migrating the schema first."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        engine = open_engine(database)
+    except DatabaseUrlError as failure:
+        raise typer.BadParameter(str(failure), param_hint="--database") from None
+    migrate(engine)
+    engine.dispose()
+    typer.echo(f"EHP {role.value} serving FHIR R4 at http://{host}:{port}/fhir")
+    if workers > 1:
+        os.environ.update({"EHP_DATABASE": database, "EHP_ROLE": role.value, "EHP_AUTH": auth.value})
+        uvicorn.run(
+            "ehp.api.app:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=access_log,
+            log_level="info",
+        )
+        return
+    application = create_app(database, role=role.value, auth=auth.value, migrate_schema=False)
+    uvicorn.run(application, host=host, port=port, access_log=access_log, log_level="info")
+
+
+@app.command()
+def migrate_db(database: DatabaseOption) -> None:
+    """Create or migrate the schema of a database without serving it."""
+    engine = open_engine(database)
+    migrate(engine)
+    engine.dispose()
+    typer.echo("schema is up to date")
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Option(help="Where the demo's SQLite store lives.")] = Path("demo-data"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Start a demo server on an embedded SQLite store, loading demo data the first time."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    database = f"sqlite:///{folder.resolve() / 'ehp.db'}"
+    application = create_app(database, role="node", auth="none")
+    service: FhirService = application.state.service
+    marker = folder / ".loaded"
+    base = f"http://{host}:{port}/fhir"
+    if not marker.exists():
+        started = time.monotonic()
+        files = sorted(p for p in examples_package_dir().glob("*.json") if p.name != "package.json")
+        loaded, refused = load_examples(service, files, base)
+        marker.write_text(f"{loaded} loaded, {refused} refused\n")
+        typer.echo(f"loaded {loaded} resources ({refused} refused) in {time.monotonic() - started:.0f}s")
+    typer.echo(f"\nEHP demo: FHIR R4 at {base}  (no login: authentication is off in the demo)")
+    typer.echo(f"  try: curl '{base}/Patient?name=peter'   or   curl {base}/metadata\n")
+    uvicorn.run(application, host=host, port=port, access_log=False, log_level="warning")
+
+
+bench_app = typer.Typer(
+    help="Reproducible benchmarks (figures go to docs/benchmarks.md).", no_args_is_help=True
+)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("store")
+def bench_store(
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="Measure this database (default: a temporary SQLite file and a throwaway PostgreSQL one).",
+        ),
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="A small smoke run.")] = False,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Also write the results as JSON here.")
+    ] = None,
+    postgres_admin: Annotated[
+        str, typer.Option(help="Admin URL used to create the throwaway PostgreSQL database.")
+    ] = DEFAULT_POSTGRES_ADMIN,
+    clients: Annotated[int | None, typer.Option(help="Concurrent client threads.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Server worker processes.")] = None,
+) -> None:
+    """Ingest (transaction bundles), create and read-by-id throughput, with ratios to a raw-SQL floor."""
+    config = StoreBenchConfig.quick() if quick else StoreBenchConfig()
+    config = replace(config, clients=clients or config.clients, workers=workers or config.workers)
+    with tempfile.TemporaryDirectory(prefix="ehp-bench-") as folder:
+        results = []
+        with backend_databases(database, Path(folder), postgres_admin) as backends:
+            for backend, url in backends:
+                typer.echo(f"measuring {backend}...")
+                results.append(bench_backend(backend, url, config, Path(folder) / f"{backend}.log"))
+    typer.echo(format_results(results, config))
+    if json_file is not None:
+        json_file.write_bytes(summary_json(results, config))
+
+
+if __name__ == "__main__":
+    app()

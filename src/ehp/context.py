@@ -1,0 +1,31 @@
+"""Who acts, on whose behalf and why: handed to every store call.
+
+Authentication fills it in from the access token; ``--auth none`` gives the development actor.
+The store records ``actor`` on every version it writes, and the audit trail will use the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from uuid import uuid4
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    actor: str
+    """The acting user or system as a FHIR reference, e.g. ``Practitioner/123`` or ``system/dev``."""
+    purpose: str = "TREAT"
+    """Purpose of use (HL7 v3 PurposeOfUse code: TREAT, ETREAT, HOPERAT, PATADMIN...)."""
+    on_behalf_of: str | None = None
+    """The organisation or person the actor acts for, when not the actor itself."""
+    source_address: str | None = None
+    request_id: str = field(default_factory=lambda: uuid4().hex)
+
+
+def development_context(source_address: str | None = None) -> RequestContext:
+    """The context of a request to a server started with ``--auth none``."""
+    return RequestContext(actor="Device/ehp-development", purpose="TREAT", source_address=source_address)
+
+
+SYSTEM_CONTEXT = RequestContext(actor="Device/ehp-system", purpose="HOPERAT")
+"""The server acting on its own (migrations, loaders, background jobs)."""

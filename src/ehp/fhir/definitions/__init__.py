@@ -1,0 +1,123 @@
+"""The FHIR R4 definitions the server runs from: compact tables derived from the official package.
+
+The tables (``structure.json.gz``, ``terminology.json.gz``) are written by
+``scripts/derive_fhir_tables.py`` and committed; they are read once, on first use.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from types import MappingProxyType
+from typing import Any, Literal, cast
+
+import orjson
+
+JsonKind = Literal["boolean", "integer", "number", "string"]
+
+
+@dataclass(frozen=True, slots=True)
+class PrimitiveType:
+    """A primitive datatype: how it is written in JSON and the regex its value must fully match."""
+
+    name: str
+    json: JsonKind
+    regex: str | None
+    extensions: bool  # whether the `_name` sibling (id/extension) is allowed (not for xhtml)
+
+
+@dataclass(frozen=True, slots=True)
+class ElementDef:
+    """One child element of a type (or BackboneElement path), as in the StructureDefinition snapshot."""
+
+    name: str  # without the `[x]` of choice elements
+    min: int
+    max: str  # "1" or "*"
+    types: tuple[str, ...]  # type codes; empty when `context` comes from a contentReference
+    choice: bool
+    context: str | None  # table holding the children: a BackboneElement path or a contentReference target
+    content_reference: str | None
+    binding: str | None  # value set URL of a required binding
+    targets: tuple[str, ...] | None  # resource types a Reference may point to; None: any
+    no_extensions: bool  # FHIRPath system type (Element.id, Extension.url): no `_name` sibling
+
+    @property
+    def is_array(self) -> bool:
+        return self.max != "1"
+
+
+@cache
+def _load(name: str) -> dict[str, Any]:
+    data = (resources.files(__package__) / name).read_bytes()
+    return cast(dict[str, Any], orjson.loads(gzip.decompress(data)))
+
+
+def fhir_version() -> str:
+    return cast(str, _load("structure.json.gz")["fhir_version"])
+
+
+@cache
+def resource_types() -> frozenset[str]:
+    """The concrete resource types (the ``/fhir/{type}`` endpoints that can exist)."""
+    return frozenset(_load("structure.json.gz")["resource_types"])
+
+
+def is_resource_type(name: str) -> bool:
+    return name in resource_types()
+
+
+@cache
+def primitive_types() -> Mapping[str, PrimitiveType]:
+    table = _load("structure.json.gz")["primitive_types"]
+    return MappingProxyType(
+        {
+            name: PrimitiveType(name, entry["json"], entry.get("regex"), entry["extensions"])
+            for name, entry in table.items()
+        }
+    )
+
+
+def is_primitive_type(name: str) -> bool:
+    return name in primitive_types()
+
+
+@cache
+def element_tables() -> Mapping[str, Mapping[str, ElementDef]]:
+    """Type name or BackboneElement path (``Observation.component``) → child name → definition."""
+    tables: dict[str, Mapping[str, ElementDef]] = {}
+    for context, table in _load("structure.json.gz")["types"].items():
+        tables[context] = MappingProxyType(
+            {
+                name: ElementDef(
+                    name=name,
+                    min=entry["min"],
+                    max=entry["max"],
+                    types=tuple(entry["types"]),
+                    choice=entry.get("choice", False),
+                    context=entry.get("context"),
+                    content_reference=entry.get("contentReference"),
+                    binding=entry.get("binding"),
+                    targets=tuple(entry["targets"]) if "targets" in entry else None,
+                    no_extensions=entry.get("no_extensions", False),
+                )
+                for name, entry in table.items()
+            }
+        )
+    return MappingProxyType(tables)
+
+
+@cache
+def value_set_codes(url: str) -> Mapping[str, frozenset[str]] | None:
+    """Codes of a required-binding value set by code system, or None when it could not be expanded."""
+    systems = _load("terminology.json.gz")["value_sets"].get(url)
+    if systems is None:
+        return None
+    return MappingProxyType({system: frozenset(codes) for system, codes in systems.items()})
+
+
+def skipped_value_sets() -> Mapping[str, str]:
+    """Required-binding value sets that are not checked (external terminology), with the reason."""
+    return MappingProxyType(_load("terminology.json.gz")["skipped"])

@@ -1,0 +1,214 @@
+"""Checks of FHIR primitive values as they are written in JSON, and of literal references.
+
+Each primitive type gets one precompiled checker, built from the derived tables: the JSON type
+(boolean, integer, number or string) and the official regex, matched in full with ASCII classes
+(as the Java reference validator does: ``\\s`` and ``\\S`` are ASCII-only). On top of the regex:
+integers must fit in 32 bits, calendar dates must exist (no 2023-02-30), strings must have
+non-whitespace content, and decimals must be finite.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from ehp.fhir.definitions import PrimitiveType, resource_types
+
+Problem = tuple[str, str]  # (IssueType code, diagnostics)
+Checker = Callable[[Any], Problem | None]
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+_DATE_TYPES = frozenset({"date", "dateTime", "instant"})
+_BASE64_ALPHABET_AND_SPACE = (
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \t\n\r\x0b\x0c"
+)
+_ASCII_WHITESPACE = " \t\r\n\f\v"  # as in XML and the regexes: a lone U+00A0 is content
+_ID = r"[A-Za-z0-9\-.]{1,64}"
+_LOCAL_REFERENCE = re.compile(rf"#(?:{_ID})?")
+_RELATIVE_REFERENCE = re.compile(rf"([A-Z][A-Za-z]*)/{_ID}(?:/_history/{_ID})?")
+_CONDITIONAL_REFERENCE = re.compile(r"([A-Z][A-Za-z]*)\?\S*")
+_URN_REFERENCE = re.compile(
+    r"urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|urn:oid:[0-2](?:\.(?:0|[1-9][0-9]*))+"
+)
+_ABSOLUTE_REFERENCE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S+")
+_RESTFUL_TAIL = re.compile(rf"/([A-Z][A-Za-z]*)/{_ID}(?:/_history/{_ID})?\Z")
+
+
+def describe(value: Any) -> str:
+    """The value as a short JSON-ish phrase for diagnostics: ``string '2020-13'``, ``number 1.5``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {'true' if value else 'false'}"
+    if isinstance(value, int | float):
+        return f"number {_number(value)}"
+    if isinstance(value, str):
+        return f"string {_quote(value)}"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+def _number(value: float) -> str:
+    """A number as text; huge integers are not converted (Python refuses beyond 4300 digits)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"of {value.bit_length()} bits"
+    return repr(value)
+
+
+def _quote(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _valid_calendar_day(text: str) -> bool:
+    """The regexes allow day 31 in any month; check the day exists in its month (dates start YYYY-MM-DD)."""
+    if len(text) < 10 or text[8:10] <= "28":
+        return True
+    year, month, day = int(text[:4]), int(text[5:7]), int(text[8:10])
+    return day <= calendar.monthrange(year, month)[1]
+
+
+def _base64_ok(value: str) -> bool:
+    """Same language as the official regex ``(\\s*([0-9a-zA-Z\\+/=]){4}\\s*)+``, which backtracks
+    exponentially on bad input and is slow on megabytes: runs of whole quads separated by spaces."""
+    if not value.isascii():
+        return False
+    raw = value.encode("ascii")
+    if raw.translate(None, _BASE64_ALPHABET_AND_SPACE):
+        return False
+    parts = raw.split()
+    return bool(parts) and all(len(part) % 4 == 0 for part in parts)
+
+
+def _any_format(value: str) -> bool:
+    """The format check of a primitive without a regex (xhtml)."""
+    return True
+
+
+def _wrong_type(name: str, expected: str, value: Any) -> Problem:
+    if value is None:
+        return "structure", f"null is not allowed for a single {name}: omit the element"
+    return "value", f"expected a JSON {expected} for {name}, got {describe(value)}"
+
+
+def make_checker(primitive: PrimitiveType) -> Checker:
+    """A function returning None for a valid JSON value of this primitive type, else the problem."""
+    name = primitive.name
+    pattern = re.compile(primitive.regex, re.ASCII) if primitive.regex is not None else None
+
+    if primitive.json == "boolean":
+
+        def check_boolean(value: Any) -> Problem | None:
+            if value is True or value is False:
+                return None
+            return _wrong_type(name, "boolean (true or false)", value)
+
+        return check_boolean
+
+    if primitive.json == "integer":
+
+        def check_integer(value: Any) -> Problem | None:
+            if not isinstance(value, int) or isinstance(value, bool):
+                return _wrong_type(name, "integer", value)
+            if not INT32_MIN <= value <= INT32_MAX:
+                return "value", f"{_number(value)} is out of range for {name} (32-bit signed integer)"
+            if pattern is not None and pattern.fullmatch(str(value)) is None:
+                return "value", f"{value} is not a valid {name}"
+            return None
+
+        return check_integer
+
+    if primitive.json == "number":
+
+        def check_number(value: Any) -> Problem | None:
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                return _wrong_type(name, "number", value)
+            if isinstance(value, float) and not math.isfinite(value):
+                return "value", f"{value!r} is not a valid {name}"
+            return None
+
+        return check_number
+
+    well_formed: Callable[[str], object]
+    if name == "base64Binary":
+        well_formed = _base64_ok
+    elif pattern is not None:
+        well_formed = pattern.fullmatch
+    else:
+        well_formed = _any_format
+    is_date = name in _DATE_TYPES
+
+    def check_string(value: Any) -> Problem | None:
+        # Fast path for the common case; anything else (including a valid " x") goes the long way.
+        if (
+            isinstance(value, str)
+            and value
+            and value[0] > " "
+            and well_formed(value)
+            and (not is_date or _valid_calendar_day(value))
+        ):
+            return None
+        if not isinstance(value, str):
+            return _wrong_type(name, "string", value)
+        if not value:
+            return "invariant", f"empty string for {name}: a value SHALL have content (ele-1)"
+        if not value.strip(_ASCII_WHITESPACE):
+            return (
+                "value",
+                f"the {name} {_quote(value)} has only whitespace: it SHALL have non-whitespace content",
+            )
+        if not well_formed(value):
+            return "value", f"{_quote(value)} is not a valid {name}"
+        if is_date and not _valid_calendar_day(value):
+            return "value", f"{_quote(value)} is not a valid {name}: no such day in that month"
+        return None
+
+    return check_string
+
+
+def with_codes(check: Checker, codes: frozenset[str], value_set: str) -> Checker:
+    """The checker of a primitive bound (required) to an expanded value set."""
+
+    def check_code(value: Any) -> Problem | None:
+        if isinstance(value, str) and value in codes:  # the value set holds only well-formed codes
+            return None
+        return check(value) or ("code-invalid", not_in_value_set(value, codes, value_set))
+
+    return check_code
+
+
+def not_in_value_set(code: Any, codes: frozenset[str], value_set: str | None) -> str:
+    allowed = sorted(codes)
+    listed = ", ".join(allowed[:12]) + (f" … ({len(allowed)} codes)" if len(allowed) > 12 else "")
+    return f"{describe(code)} is not in the required value set {value_set} (allowed: {listed})"
+
+
+def check_reference(reference: str) -> tuple[str | None, str | None]:
+    """Check a ``Reference.reference`` string: returns (problem or None, resource type it names or None).
+
+    Accepted: ``Type/id[/_history/vid]`` with a known type, ``Type?search`` (conditional references,
+    resolved in transactions), ``#id`` (contained), ``urn:uuid:``/``urn:oid:``, absolute URLs.
+    """
+    match = _RELATIVE_REFERENCE.fullmatch(reference) or _CONDITIONAL_REFERENCE.fullmatch(reference)
+    if match is not None:
+        if match.group(1) not in resource_types():
+            return f"{_quote(reference)} refers to {match.group(1)!r}, which is not a resource type", None
+        return None, match.group(1)
+    if _LOCAL_REFERENCE.fullmatch(reference) or _URN_REFERENCE.fullmatch(reference):
+        return None, None
+    if _ABSOLUTE_REFERENCE.fullmatch(reference):
+        tail = _RESTFUL_TAIL.search(reference)
+        if tail is not None and tail.group(1) in resource_types():
+            return None, tail.group(1)
+        return None, None
+    return (
+        f"{_quote(reference)} is not a valid reference: expected Type/id, Type/id/_history/vid, "
+        "an absolute URL, #id (contained), urn:uuid: or urn:oid:"
+    ), None

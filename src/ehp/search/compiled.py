@@ -1,0 +1,114 @@
+"""Every official search parameter expression, compiled once (on first use) and counted.
+
+An expression the native compiler (:mod:`ehp.search.fhirpath_compile`) cannot translate is
+evaluated by fhirpathpy instead; :func:`compile_stats` says how many parameters were compiled,
+fell back, or are unsupported, and lists the fallbacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from ehp.search.fhirpath_compile import CompileError, Extractor, compile_expression
+from ehp.search.fhirpath_fallback import fallback_extractor
+from ehp.search.fhirpath_parse import FhirPathSyntaxError
+from ehp.search.parameters import SearchParameter, all_parameters, parameters_for, type_model
+
+# Not extracted: the query side combines a composite's components; `near` needs a geo index.
+SKIPPED_TYPES = frozenset({"composite", "special"})
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledParameter:
+    """A parameter's extractor for one base type; ``native`` is False for a fhirpathpy fallback."""
+
+    parameter: SearchParameter
+    extract: Extractor
+    native: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CompileStats:
+    """Counts per parameter (a multi-base parameter counts once, as its worst base)."""
+
+    total: int
+    compiled: int
+    fallback: int
+    unsupported: int
+    skipped: int
+    fallback_expressions: tuple[str, ...]
+    unsupported_parameters: tuple[str, ...]
+    skipped_parameters: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compilation:
+    by_base: dict[tuple[str, str], CompiledParameter]
+    stats: CompileStats
+
+
+@cache
+def _compile_all() -> _Compilation:
+    model = type_model()
+    by_base: dict[tuple[str, str], CompiledParameter] = {}
+    counts = {"compiled": 0, "fallback": 0, "unsupported": 0}
+    fallbacks: list[str] = []
+    unsupported: list[str] = []
+    skipped: list[str] = []
+    for parameter in all_parameters():
+        if parameter.type in SKIPPED_TYPES:
+            skipped.append(f"{parameter.url} ({parameter.type})")
+            continue
+        if not parameter.expressions:
+            unsupported.append(f"{parameter.url} (no expression)")
+            counts["unsupported"] += 1
+            continue
+        fell_back = failed = False
+        for base, expression in parameter.expressions.items():
+            try:
+                extract, native = compile_expression(expression, base, model), True
+            except (CompileError, FhirPathSyntaxError) as error:
+                try:
+                    extract, native = fallback_extractor(expression, model), False
+                except ValueError as fallback_error:
+                    unsupported.append(f"{parameter.url} [{base}] {expression}: {fallback_error}")
+                    failed = True
+                    continue
+                fallbacks.append(f"{parameter.url} [{base}] {expression}: {error}")
+                fell_back = True
+            by_base[(parameter.url, base)] = CompiledParameter(parameter, extract, native)
+        counts["unsupported" if failed else "fallback" if fell_back else "compiled"] += 1
+    stats = CompileStats(
+        total=len(all_parameters()),
+        compiled=counts["compiled"],
+        fallback=counts["fallback"],
+        unsupported=counts["unsupported"],
+        skipped=len(skipped),
+        fallback_expressions=tuple(fallbacks),
+        unsupported_parameters=tuple(unsupported),
+        skipped_parameters=tuple(skipped),
+    )
+    return _Compilation(by_base, stats)
+
+
+def compile_stats() -> CompileStats:
+    """How the official parameters compiled: natively, with a fhirpathpy fallback, or not at all."""
+    return _compile_all().stats
+
+
+@cache
+def compiled_for(resource_type: str) -> tuple[CompiledParameter, ...]:
+    """The compiled parameters of a resource type (skipped and unsupported ones left out), by code.
+
+    Raises ``KeyError`` for an unknown resource type.
+    """
+    by_base = _compile_all().by_base
+    found: list[CompiledParameter] = []
+    for parameter in parameters_for(resource_type).values():
+        for base in (resource_type, "Resource", "DomainResource"):
+            entry = by_base.get((parameter.url, base))
+            if entry is not None:
+                found.append(entry)
+                break
+    return tuple(found)

@@ -1,0 +1,100 @@
+"""Opening a database: engine settings per dialect, and schema migration with Alembic.
+
+Connections run in autocommit mode: a read of one statement costs one round trip, with no
+BEGIN/ROLLBACK around it. Write transactions are marked with the :data:`WRITE_OPTION` execution
+option and begin explicitly: ``BEGIN IMMEDIATE`` on SQLite (the write lock is taken at once, so
+two writers cannot deadlock upgrading a read lock), ``BEGIN`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+WRITE_OPTION = "ehp_write"
+"""Execution option marking a write transaction (see the module doc)."""
+
+
+class DatabaseUrlError(ValueError):
+    """The database URL names no dialect EHP supports."""
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``sqlite:///file.db`` and ``postgresql://user@host:port/db`` (psycopg 3 is the driver)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
+    if parsed.get_backend_name() == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    raise DatabaseUrlError(f"unsupported database URL '{url}': use sqlite:///path or postgresql://...")
+
+
+def _begin_writes_explicitly(engine: Engine, begin_sql: str) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(WRITE_OPTION, False):
+            connection.exec_driver_sql(begin_sql)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL for readers beside the writer, FULL sync so an acknowledged commit survives a power cut."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    _begin_writes_explicitly(engine, "BEGIN IMMEDIATE")
+
+
+def open_engine(url: str, pool_size: int = 8) -> Engine:
+    """Create the engine for a database URL (the database itself must exist for PostgreSQL)."""
+    normalised = normalise_url(url)
+    if normalised.startswith("sqlite"):
+        path = make_url(normalised).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            normalised,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+        _configure_sqlite(engine)
+        return engine
+    engine = create_engine(
+        normalised,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=3600,
+        isolation_level="AUTOCOMMIT",
+    )
+    _begin_writes_explicitly(engine, "BEGIN")
+    return engine
+
+
+def writer(engine: Engine) -> Engine:
+    """The engine whose ``begin()`` opens a write transaction."""
+    return engine.execution_options(**{WRITE_OPTION: True})
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (creating it on an empty database)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with writer(engine).begin() as connection:
+        if engine.dialect.name == "postgresql":
+            # Two servers starting at once on one database must not both migrate.
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(727274001)")
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

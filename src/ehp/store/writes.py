@@ -1,0 +1,247 @@
+"""A write transaction: buffers new versions and flushes them in bulk.
+
+Order of work at commit: resource rows (new ones get their ``rid``), index rows, and last the
+version rows. On PostgreSQL the version rows are inserted under a transaction-scoped advisory
+lock held until commit, so ``seq`` values become visible in increasing order: a change-feed
+reader never sees seq N+1 committed before seq N. SQLite has one writer at a time anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, bindparam, delete, update
+from sqlalchemy.engine import Connection
+
+from ehp.context import RequestContext
+from ehp.fhir.jsonio import dumps
+from ehp.search.extract import IndexRows, extract_index
+from ehp.store.clock import now_micros, to_instant
+from ehp.store.params import SearchParamRegistry
+from ehp.store.reads import HistoryQuery, history_page, read_current_row, read_version
+from ehp.store.schema import INDEX_TABLES, resource_versions, resources
+from ehp.store.versions import StoredVersion
+
+CHANGE_SEQUENCE_LOCK = 727274002
+"""PostgreSQL advisory lock key serialising the last step of every commit (see module doc)."""
+
+
+@dataclass(slots=True)
+class _ResourceState:
+    rid: int | None
+    version: int
+    last_updated: int
+    deleted: bool
+    dirty: bool = False
+    was_stored: bool = True
+    index: IndexRows | None = None
+
+
+class WriteTransaction:
+    """Reads see this transaction's own writes; nothing is visible to others before commit."""
+
+    def __init__(
+        self, connection: Connection, ctx: RequestContext, params: SearchParamRegistry, dialect: str
+    ) -> None:
+        self.connection = connection
+        self.ctx = ctx
+        self.params = params
+        self._dialect = dialect
+        self._states: dict[tuple[str, str], _ResourceState] = {}
+        self._new_versions: list[tuple[tuple[str, str], StoredVersion]] = []
+        self._contents: dict[tuple[str, str], StoredVersion] = {}
+
+    def current(self, resource_type: str, resource_id: str) -> StoredVersion | None:
+        """The current version as this transaction sees it; locks the row on PostgreSQL."""
+        key = (resource_type, resource_id)
+        written = self._contents.get(key)
+        if written is not None:
+            return written
+        found = read_current_row(self.connection, resource_type, resource_id, lock=True)
+        if found is None:
+            return None
+        rid, version = found
+        self._states.setdefault(
+            key, _ResourceState(rid, version.version, version.last_updated, version.deleted)
+        )
+        return version
+
+    def write(
+        self,
+        resource_type: str,
+        resource_id: str,
+        resource: dict[str, Any] | None,
+        method: str,
+        *,
+        fresh_id: bool = False,
+    ) -> StoredVersion:
+        """Make a new version (``resource`` of ``None`` is a delete). Sets ``id`` and ``meta``.
+
+        ``fresh_id`` says the id was just made by the server (a UUID), so no earlier version can
+        exist and the lookup is skipped.
+        """
+        key = (resource_type, resource_id)
+        state = self._states.get(key)
+        if state is None and not fresh_id and key not in self._contents:
+            self.current(resource_type, resource_id)
+            state = self._states.get(key)
+        last_updated = now_micros()
+        if state is None:
+            state = _ResourceState(None, 0, 0, True, was_stored=False)
+            self._states[key] = state
+        else:
+            last_updated = max(last_updated, state.last_updated + 1000)
+        state.version += 1
+        state.last_updated = last_updated
+        state.deleted = resource is None
+        state.dirty = True
+        content: bytes | None = None
+        if resource is not None:
+            _stamp(resource, resource_id, str(state.version), to_instant(last_updated))
+            content = dumps(resource)
+            state.index = extract_index(resource)
+        else:
+            state.index = None
+        stored = StoredVersion(resource_type, resource_id, state.version, last_updated, method, content)
+        self._new_versions.append((key, stored))
+        self._contents[key] = stored
+        return stored
+
+    def flush(self) -> None:
+        """Write the buffered resource and index rows (version rows wait for commit)."""
+        dirty = [(key, state) for key, state in self._states.items() if state.dirty]
+        if not dirty:
+            return
+        new = [(key, state) for key, state in dirty if state.rid is None]
+        if new:
+            rows = [
+                {
+                    "resource_type": key[0],
+                    "id": key[1],
+                    "version": state.version,
+                    "last_updated": state.last_updated,
+                    "deleted": state.deleted,
+                }
+                for key, state in new
+            ]
+            inserted = self.connection.execute(
+                resources.insert().returning(resources.c.rid, sort_by_parameter_order=True), rows
+            ).all()
+            for (_, state), row in zip(new, inserted, strict=True):
+                state.rid = row.rid
+        stored = [state for _, state in dirty if state.was_stored]
+        if stored:
+            self.connection.execute(
+                update(resources)
+                .where(resources.c.rid == bindparam("b_rid"))
+                .values(
+                    version=bindparam("b_version"),
+                    last_updated=bindparam("b_updated"),
+                    deleted=bindparam("b_deleted"),
+                ),
+                [
+                    {
+                        "b_rid": state.rid,
+                        "b_version": state.version,
+                        "b_updated": state.last_updated,
+                        "b_deleted": state.deleted,
+                    }
+                    for state in stored
+                ],
+            )
+            old_rids = [state.rid for state in stored]
+            for table in INDEX_TABLES.values():
+                self.connection.execute(delete(table).where(table.c.rid.in_(old_rids)))
+        self._insert_index_rows([(key[0], state) for key, state in dirty])
+        for _, state in dirty:
+            state.dirty = False
+            state.was_stored = True
+
+    def _insert_index_rows(self, states: list[tuple[str, _ResourceState]]) -> None:
+        batches: dict[str, list[dict[str, Any]]] = {name: [] for name in INDEX_TABLES}
+        pid = self.params.pid
+        for resource_type, state in states:
+            if state.index is None:
+                continue
+            rid = state.rid
+            for name, table in INDEX_TABLES.items():
+                rows: list[tuple[Any, ...]] = getattr(state.index, name)
+                if not rows:
+                    continue
+                columns = [column.name for column in table.columns][2:]
+                batch = batches[name]
+                for row in rows:
+                    values = {"pid": pid(resource_type, row[0]), "rid": rid}
+                    values.update(zip(columns, row[1:], strict=True))
+                    batch.append(values)
+        for name, batch in batches.items():
+            if batch:
+                self.connection.execute(INDEX_TABLES[name].insert(), batch)
+
+    def read(self, resource_type: str, resource_id: str) -> StoredVersion | None:
+        return self.current(resource_type, resource_id)
+
+    def vread(self, resource_type: str, resource_id: str, version: int) -> StoredVersion | None:
+        self.flush_all()
+        return read_version(self.connection, resource_type, resource_id, version)
+
+    def history(self, query: HistoryQuery) -> tuple[list[StoredVersion], bool]:
+        self.flush_all()
+        return history_page(self.connection, query)
+
+    def query(self, statement: Select[Any]) -> Sequence[Any]:
+        """Run a SELECT that sees this transaction's own writes."""
+        self.flush_all()
+        return self.connection.execute(statement).all()
+
+    def flush_all(self) -> None:
+        """Make every write so far visible to queries on this transaction's connection."""
+        self.flush()
+        self._write_change_sequence()
+
+    def commit_prepare(self) -> None:
+        """The last step before commit: everything buffered goes to the database."""
+        self.flush_all()
+
+    def _write_change_sequence(self) -> None:
+        """Insert the new version rows; their ``seq`` numbers follow commit order (see module doc)."""
+        if not self._new_versions:
+            return
+        if self._dialect == "postgresql":
+            self.connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({CHANGE_SEQUENCE_LOCK})")
+        actor = self.ctx.actor
+        rows = [
+            {
+                "rid": self._states[key].rid,
+                "resource_type": version.resource_type,
+                "id": version.id,
+                "version": version.version,
+                "last_updated": version.last_updated,
+                "method": version.method,
+                "actor": actor,
+                "content": version.content,
+            }
+            for key, version in self._new_versions
+        ]
+        self.connection.execute(resource_versions.insert(), rows)
+        self._new_versions.clear()
+
+
+def _stamp(resource: dict[str, Any], resource_id: str, version: str, last_updated: str) -> None:
+    """Set ``id`` and ``meta.versionId``/``lastUpdated``; when either is new it goes up front."""
+    meta = resource.get("meta")
+    if isinstance(meta, dict) and resource.get("id") is not None:
+        resource["id"] = resource_id
+        meta["versionId"] = version
+        meta["lastUpdated"] = last_updated
+        return
+    meta = dict(meta) if isinstance(meta, dict) else {}
+    meta["versionId"] = version
+    meta["lastUpdated"] = last_updated
+    head = {"resourceType": resource.get("resourceType"), "id": resource_id, "meta": meta}
+    rest = [(key, value) for key, value in resource.items() if key not in head]
+    resource.clear()
+    resource.update(head)
+    resource.update(rest)
