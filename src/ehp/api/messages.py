@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from ehp.search.extract import IndexRows
 from ehp.store.versions import StoredVersion
 
 
@@ -27,6 +28,10 @@ class FhirRequest:
     """The parsed body when it came already parsed (a Bundle entry's ``resource``)."""
     assigned_id: str | None = None
     """For a create inside a transaction: the id chosen before the entry runs (``urn:uuid:`` links)."""
+    validated: bool = False
+    """The resource was already validated (a transaction validates before taking the write lock)."""
+    index_rows: IndexRows | None = None
+    """The resource's index rows, when extracted before the transaction began."""
 
     @classmethod
     def from_url(

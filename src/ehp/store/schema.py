@@ -153,3 +153,8 @@ INDEX_TABLES: dict[str, Table] = {
     "uris": idx_uri,
 }
 """Index table per field of ``ehp.search.extract.IndexRows``."""
+
+INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
+    name: tuple(column.name for column in table.columns) for name, table in INDEX_TABLES.items()
+}
+"""Column order of each index table: ``pid``, ``rid``, then the row's values after its parameter code."""

@@ -8,7 +8,8 @@ decisions and audit will hook in.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Select
@@ -20,6 +21,7 @@ from ehp.store.errors import ConcurrentWrite
 from ehp.store.params import SearchParamRegistry
 from ehp.store.reads import HistoryQuery, history_page, read_current_row, read_version
 from ehp.store.versions import StoredVersion
+from ehp.store.writelock import WriterLock
 from ehp.store.writes import WriteTransaction
 
 
@@ -28,9 +30,12 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._writer = writer(engine)
         self.dialect = engine.dialect.name
         self.params = SearchParamRegistry(engine)
+        self._writer = writer(engine)
+        database = engine.url.database
+        on_disk = self.dialect == "sqlite" and database not in (None, "", ":memory:")
+        self._writer_lock = WriterLock(Path(database)) if on_disk and database else None
 
     def reader(self, ctx: RequestContext) -> StoreReader:
         return StoreReader(self, ctx)
@@ -38,15 +43,16 @@ class Store:
     @contextmanager
     def transaction(self, ctx: RequestContext) -> Iterator[WriteTransaction]:
         """A write transaction: all of it is committed, or none of it."""
-        try:
-            with self._writer.begin() as connection:
-                tx = WriteTransaction(connection, ctx, self.params, self.dialect)
-                yield tx
-                tx.commit_prepare()
-        except IntegrityError as failure:
-            raise ConcurrentWrite(
-                "another request wrote the same resource at the same time; retry the request"
-            ) from failure
+        with self._writer_lock.held() if self._writer_lock else nullcontext():
+            try:
+                with self._writer.begin() as connection:
+                    tx = WriteTransaction(connection, ctx, self.params, self.dialect)
+                    yield tx
+                    tx.commit_prepare()
+            except IntegrityError as failure:
+                raise ConcurrentWrite(
+                    "another request wrote the same resource at the same time; retry the request"
+                ) from failure
 
 
 class StoreReader:

@@ -18,11 +18,14 @@ from sqlalchemy.engine import Connection
 from ehp.context import RequestContext
 from ehp.fhir.jsonio import dumps
 from ehp.search.extract import IndexRows, extract_index
+from ehp.store.bulk import bulk_insert
 from ehp.store.clock import now_micros, to_instant
 from ehp.store.params import SearchParamRegistry
 from ehp.store.reads import HistoryQuery, history_page, read_current_row, read_version
-from ehp.store.schema import INDEX_TABLES, resource_versions, resources
+from ehp.store.schema import INDEX_COLUMNS, INDEX_TABLES, resource_versions, resources
 from ehp.store.versions import StoredVersion
+
+_VERSION_ROW = ("rid", "resource_type", "id", "version", "last_updated", "method", "actor", "content")
 
 CHANGE_SEQUENCE_LOCK = 727274002
 """PostgreSQL advisory lock key serialising the last step of every commit (see module doc)."""
@@ -76,11 +79,13 @@ class WriteTransaction:
         method: str,
         *,
         fresh_id: bool = False,
+        index: IndexRows | None = None,
     ) -> StoredVersion:
         """Make a new version (``resource`` of ``None`` is a delete). Sets ``id`` and ``meta``.
 
         ``fresh_id`` says the id was just made by the server (a UUID), so no earlier version can
-        exist and the lookup is skipped.
+        exist and the lookup is skipped. ``index`` gives the resource's index rows when they were
+        extracted beforehand.
         """
         key = (resource_type, resource_id)
         state = self._states.get(key)
@@ -101,7 +106,7 @@ class WriteTransaction:
         if resource is not None:
             _stamp(resource, resource_id, str(state.version), to_instant(last_updated))
             content = dumps(resource)
-            state.index = extract_index(resource)
+            state.index = index if index is not None else extract_index(resource)
         else:
             state.index = None
         stored = StoredVersion(resource_type, resource_id, state.version, last_updated, method, content)
@@ -160,25 +165,16 @@ class WriteTransaction:
             state.was_stored = True
 
     def _insert_index_rows(self, states: list[tuple[str, _ResourceState]]) -> None:
-        batches: dict[str, list[dict[str, Any]]] = {name: [] for name in INDEX_TABLES}
         pid = self.params.pid
-        for resource_type, state in states:
-            if state.index is None:
-                continue
-            rid = state.rid
-            for name, table in INDEX_TABLES.items():
-                rows: list[tuple[Any, ...]] = getattr(state.index, name)
-                if not rows:
+        for name, table in INDEX_TABLES.items():
+            batch: list[tuple[Any, ...]] = []
+            for resource_type, state in states:
+                if state.index is None:
                     continue
-                columns = [column.name for column in table.columns][2:]
-                batch = batches[name]
-                for row in rows:
-                    values = {"pid": pid(resource_type, row[0]), "rid": rid}
-                    values.update(zip(columns, row[1:], strict=True))
-                    batch.append(values)
-        for name, batch in batches.items():
-            if batch:
-                self.connection.execute(INDEX_TABLES[name].insert(), batch)
+                rows: list[tuple[Any, ...]] = getattr(state.index, name)
+                rid = state.rid
+                batch.extend((pid(resource_type, row[0]), rid, *row[1:]) for row in rows)
+            bulk_insert(self.connection, table, INDEX_COLUMNS[name], batch)
 
     def read(self, resource_type: str, resource_id: str) -> StoredVersion | None:
         return self.current(resource_type, resource_id)
@@ -213,19 +209,19 @@ class WriteTransaction:
             self.connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({CHANGE_SEQUENCE_LOCK})")
         actor = self.ctx.actor
         rows = [
-            {
-                "rid": self._states[key].rid,
-                "resource_type": version.resource_type,
-                "id": version.id,
-                "version": version.version,
-                "last_updated": version.last_updated,
-                "method": version.method,
-                "actor": actor,
-                "content": version.content,
-            }
+            (
+                self._states[key].rid,
+                version.resource_type,
+                version.id,
+                version.version,
+                version.last_updated,
+                version.method,
+                actor,
+                version.content,
+            )
             for key, version in self._new_versions
         ]
-        self.connection.execute(resource_versions.insert(), rows)
+        bulk_insert(self.connection, resource_versions, _VERSION_ROW, rows)
         self._new_versions.clear()
 
 

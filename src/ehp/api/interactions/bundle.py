@@ -21,6 +21,8 @@ from ehp.api.interactions.paging import embedded
 from ehp.api.messages import FhirRequest, FhirResponse
 from ehp.api.routing import shape_of
 from ehp.fhir.issues import Issue
+from ehp.fhir.validation import validate_resource
+from ehp.search.extract import extract_index
 from ehp.search.query import find_ids
 from ehp.store.clock import now_micros, to_instant
 from ehp.store.errors import ConcurrentWrite, VersionConflict
@@ -81,9 +83,10 @@ def batch_or_transaction(call: Call) -> FhirResponse:
         for entry in entries:
             entry.response = call.service.handle(call.ctx, entry.request, call.base)
         return _response_bundle("batch-response", entries)
+    links = _prepare(entries)
     try:
         with call.service.store.transaction(call.ctx) as tx:
-            _run_transaction(call, tx, entries)
+            _run_transaction(call, tx, entries, links)
     except (VersionConflict, ConcurrentWrite) as failure:
         status = 412 if isinstance(failure, VersionConflict) else 409
         raise error(status, "conflict", str(failure)) from None
@@ -116,11 +119,62 @@ def _entry(call: Call, index: int, raw: Any) -> Entry:
     return Entry(index, FhirRequest.from_url(method, url, headers, resource), full_url, resource)
 
 
-def _run_transaction(call: Call, tx: WriteTransaction, entries: list[Entry]) -> None:
-    links = _assign_targets(tx, entries)
-    for entry in entries:
-        if entry.resource is not None and entry.request.method in ("POST", "PUT"):
-            _rewrite_references(tx, entry, entry.resource, links)
+def _prepare(entries: list[Entry]) -> dict[str, str] | None:
+    """The work that needs no database, done before the transaction takes the write lock.
+
+    Every resource is validated. When no entry is conditional, ids are assigned, references
+    rewritten and index rows extracted here too, and the links are returned; otherwise that
+    waits for the transaction (``None``), where the conditions are evaluated consistently.
+    """
+    written = [e for e in entries if e.resource is not None and e.request.method in ("POST", "PUT")]
+    for entry in written:
+        issues = [issue for issue in validate_resource(entry.resource) if issue.is_error]
+        if issues:
+            raise _in_entry(FhirError(422, issues), entry)
+        entry.request.validated = True
+    if any(_is_conditional(entry) for entry in entries):
+        return None
+    links = _assign_targets(None, entries)
+    for entry in written:
+        _rewrite_references(None, entry, entry.resource, links)
+        entry.request.index_rows = extract_index(entry.resource)
+    return links
+
+
+def _is_conditional(entry: Entry) -> bool:
+    request = entry.request
+    if request.header("if-none-exist") is not None:
+        return True
+    if request.method in ("PUT", "PATCH", "DELETE") and request.query:
+        return True
+    return entry.resource is not None and _has_conditional_reference(entry.resource)
+
+
+def _has_conditional_reference(value: Any) -> bool:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "reference" and isinstance(item, str):
+                if _is_conditional_reference(item):
+                    return True
+            elif isinstance(item, dict | list) and _has_conditional_reference(item):
+                return True
+    elif isinstance(value, list):
+        return any(isinstance(item, dict | list) and _has_conditional_reference(item) for item in value)
+    return False
+
+
+def _is_conditional_reference(reference: str) -> bool:
+    return "?" in reference and not reference.startswith(("http:", "https:", "urn:"))
+
+
+def _run_transaction(
+    call: Call, tx: WriteTransaction, entries: list[Entry], links: dict[str, str] | None
+) -> None:
+    if links is None:
+        links = _assign_targets(tx, entries)
+        for entry in entries:
+            if entry.resource is not None and entry.request.method in ("POST", "PUT"):
+                _rewrite_references(tx, entry, entry.resource, links)
     for entry in sorted(entries, key=lambda e: TRANSACTION_ORDER[e.request.method]):
         try:
             response = call.service.handle_in(tx, entry.request, call.base)
@@ -129,7 +183,7 @@ def _run_transaction(call: Call, tx: WriteTransaction, entries: list[Entry]) -> 
         entry.response = response
 
 
-def _assign_targets(tx: WriteTransaction, entries: list[Entry]) -> dict[str, str]:
+def _assign_targets(tx: WriteTransaction | None, entries: list[Entry]) -> dict[str, str]:
     """Give each written resource its Type/id and map every fullUrl to it."""
     links: dict[str, str] = {}
     targets: dict[tuple[str, str], int] = {}
@@ -146,7 +200,7 @@ def _assign_targets(tx: WriteTransaction, entries: list[Entry]) -> dict[str, str
                 resource_id = str(uuid4())
                 request.assigned_id = resource_id
         elif shape == "type" and request.query:
-            found = find_ids(tx, resource_type, request.query, limit=2)
+            found = find_ids(_inside(tx), resource_type, request.query, limit=2)
             resource_id = found[0] if len(found) == 1 else None
             if resource_id is None and not found:
                 body_id = (entry.resource or {}).get("id")
@@ -168,11 +222,11 @@ def _assign_targets(tx: WriteTransaction, entries: list[Entry]) -> dict[str, str
 
 
 def _existing_match(
-    tx: WriteTransaction, entry: Entry, resource_type: str, condition: str | None
+    tx: WriteTransaction | None, entry: Entry, resource_type: str, condition: str | None
 ) -> str | None:
     if condition is None:
         return None
-    found = find_ids(tx, resource_type, if_none_exist_criteria(condition), limit=2)
+    found = find_ids(_inside(tx), resource_type, if_none_exist_criteria(condition), limit=2)
     if len(found) > 1:
         raise _in_entry(
             error(412, "multiple-matches", "the If-None-Exist criteria match more than one resource"), entry
@@ -180,14 +234,14 @@ def _existing_match(
     return found[0] if found else None
 
 
-def _rewrite_references(tx: WriteTransaction, entry: Entry, value: Any, links: dict[str, str]) -> None:
+def _rewrite_references(tx: WriteTransaction | None, entry: Entry, value: Any, links: dict[str, str]) -> None:
     """Replace references to other entries' fullUrls, and conditional references, with Type/id."""
     if isinstance(value, dict):
         for key, item in value.items():
             if key == "reference" and isinstance(item, str):
                 if item in links:
                     value[key] = links[item]
-                elif "?" in item and not item.startswith(("http:", "https:", "urn:")):
+                elif _is_conditional_reference(item):
                     value[key] = _resolve_conditional(tx, entry, item)
             elif isinstance(item, dict | list):
                 _rewrite_references(tx, entry, item, links)
@@ -197,9 +251,9 @@ def _rewrite_references(tx: WriteTransaction, entry: Entry, value: Any, links: d
                 _rewrite_references(tx, entry, item, links)
 
 
-def _resolve_conditional(tx: WriteTransaction, entry: Entry, reference: str) -> str:
+def _resolve_conditional(tx: WriteTransaction | None, entry: Entry, reference: str) -> str:
     resource_type, _, query = reference.partition("?")
-    found = find_ids(tx, resource_type, parse_qsl(query, keep_blank_values=True), limit=2)
+    found = find_ids(_inside(tx), resource_type, parse_qsl(query, keep_blank_values=True), limit=2)
     if len(found) != 1:
         how = "no resource" if not found else "more than one resource"
         raise _in_entry(
@@ -250,3 +304,9 @@ def _response_bundle(kind: str, entries: list[Entry]) -> FhirResponse:
         "entry": out,
     }
     return FhirResponse(200, resource=bundle)
+
+
+def _inside(tx: WriteTransaction | None) -> WriteTransaction:
+    """The transaction a conditional entry is resolved in (conditions are never prepared outside)."""
+    assert tx is not None, "conditional entries are resolved inside the transaction"
+    return tx

@@ -19,8 +19,10 @@ from ehp.store.versions import StoredVersion
 _ETAG = re.compile(r'^\s*(?:W/)?"?([0-9]+)"?\s*$')
 
 
-def require_valid(resource: dict[str, Any]) -> None:
+def require_valid(call: Call, resource: dict[str, Any]) -> None:
     """Refuse (422) a resource with any error-level issue against the R4 definitions."""
+    if call.request.validated:
+        return
     issues = validate_resource(resource)
     errors = [issue for issue in issues if issue.severity in ("error", "fatal")]
     if errors:

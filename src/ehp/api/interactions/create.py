@@ -31,7 +31,9 @@ def create(call: Call) -> FhirResponse:
             if call.request.prefer_return == "minimal" or existing.content is None:
                 return FhirResponse(200, headers=headers, version=existing)
             return FhirResponse(200, body=existing.content, headers=headers, version=existing)
-    require_valid(resource)
+    require_valid(call, resource)
     resource_id = call.request.assigned_id or str(uuid4())
-    stored = call.write_tx.write(call.type, resource_id, resource, "POST", fresh_id=True)
+    stored = call.write_tx.write(
+        call.type, resource_id, resource, "POST", fresh_id=True, index=call.request.index_rows
+    )
     return write_response(call, stored, 201, f"created {stored.resource_type}/{stored.id}")

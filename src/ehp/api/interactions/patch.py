@@ -43,7 +43,7 @@ def patch(call: Call) -> FhirResponse:
         or patched.get("id") != call.id
     ):
         raise error(422, "processing", "a patch must not change the resource's type or id")
-    require_valid(patched)
+    require_valid(call, patched)
     stored = tx.write(call.type, call.id, patched, "PATCH")
     return write_response(call, stored, 200, f"patched {stored.location}")
 

@@ -49,12 +49,12 @@ def conditional_update(call: Call) -> FhirResponse:
 
 
 def put(call: Call, resource: dict[str, Any], resource_id: str) -> FhirResponse:
-    require_valid(resource)
+    require_valid(call, resource)
     tx = call.write_tx
     current = tx.current(call.type, resource_id)
     call.resource_id = resource_id
     check_version(call, current)
-    stored = tx.write(call.type, resource_id, resource, "PUT")
+    stored = tx.write(call.type, resource_id, resource, "PUT", index=call.request.index_rows)
     created = current is None or current.deleted
     return write_response(
         call, stored, 201 if created else 200, f"{'created' if created else 'updated'} {stored.location}"
