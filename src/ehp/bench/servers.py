@@ -67,18 +67,28 @@ class BenchServer:
         ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            self.wait_until_up(self.process, self.base, self.log_path, timeout)
+        except RuntimeError:
+            self.stop()
+            raise
+
+    @staticmethod
+    def wait_until_up(
+        process: subprocess.Popen[bytes], base: str, log_path: Path, timeout: float = 90
+    ) -> None:
+        """Wait until the server at ``base`` answers ``metadata``; fail with its log if it dies or hangs."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()[-4000:]}")
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{log_path.read_text()[-4000:]}")
             try:
-                if httpx.get(f"{self.base}/metadata", timeout=2).status_code == 200:
+                if httpx.get(f"{base}/metadata", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"server did not start in {timeout:.0f}s:\n{self.log_path.read_text()[-4000:]}")
+        raise RuntimeError(f"server did not start in {timeout:.0f}s:\n{log_path.read_text()[-4000:]}")
 
     def kill(self) -> None:
         """SIGKILL: the process gets no chance to clean up, as in a power cut."""
