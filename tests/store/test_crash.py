@@ -45,6 +45,8 @@ class Writers:
         self._lock = threading.Lock()
 
     def write_until_killed(self, server: BenchServer, kill_after: float) -> None:
+        """Write until ``kill_after`` seconds have passed and one more transaction was acknowledged."""
+
         def writer() -> None:
             with httpx.Client(base_url=server.base + "/", timeout=30) as client:
                 while True:
@@ -59,9 +61,14 @@ class Writers:
                         with self._lock:
                             self.acknowledged.add(number)
 
+        acknowledged_before = len(self.acknowledged)
         with ThreadPoolExecutor(WRITERS) as pool:
             futures = [pool.submit(writer) for _ in range(WRITERS)]
-            time.sleep(kill_after)
+            started = time.monotonic()
+            while time.monotonic() - started < 120 and (
+                time.monotonic() - started < kill_after or len(self.acknowledged) == acknowledged_before
+            ):
+                time.sleep(0.01)
             server.kill()
             for future in futures:
                 future.result()

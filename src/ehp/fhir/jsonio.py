@@ -36,9 +36,10 @@ class JsonError(ValueError):
     """The body is not well-formed JSON."""
 
 
-# A number whose float round trip may not give back its text: a trailing zero after the point,
-# an exponent, or 16+ significant digits. Matches inside strings too; that only costs speed.
-_LOSSY_NUMBER = re.compile(rb"[0-9]\.[0-9]*0(?![0-9])|[0-9][eE][-+]?[0-9]|[0-9.]{17,}")
+# A number whose float round trip may not give back its text: a trailing zero after a second
+# fraction digit (1.50; 6.0 is safe), an exponent, or 16+ significant digits. Matches inside
+# strings too; that only costs speed.
+_LOSSY_NUMBER = re.compile(rb"\.[0-9]+0(?![0-9])|[0-9][eE][-+]?[0-9]|[0-9.]{17,}")
 
 
 def _reject_constant(name: str) -> Any:

@@ -6,6 +6,7 @@ derived tables committed under ``ehp/fhir/definitions``.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -35,6 +36,14 @@ def examples_package_dir(cache_dir: Path | None = None) -> Path:
     if npm is None:
         raise RuntimeError("npm is needed once to fetch the official FHIR R4 package; install Node.js")
     root.mkdir(parents=True, exist_ok=True)
+    with (root / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / "package" / "package.json").exists():
+            _download(npm, root, target)
+    return target / "package"
+
+
+def _download(npm: str, root: Path, target: Path) -> None:
     with tempfile.TemporaryDirectory(dir=root) as work:
         subprocess.run(
             [npm, "pack", f"{PACKAGE_NAME}@{PACKAGE_VERSION}", "--silent"],
@@ -47,4 +56,3 @@ def examples_package_dir(cache_dir: Path | None = None) -> Path:
         with tarfile.open(archive) as tar:
             tar.extractall(unpacked, filter="data")
         os.replace(unpacked, target)
-    return target / "package"
