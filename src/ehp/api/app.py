@@ -20,6 +20,8 @@ from ehp.api.service import FhirService, Settings, error_response
 from ehp.context import RequestContext, development_context
 from ehp.fhir.definitions import resource_types
 from ehp.fhir.jsonio import dumps, dumps_pretty, loads
+from ehp.fhir.validation import warm_up
+from ehp.search.compiled import compile_stats
 from ehp.search.parameters import parameters_for
 from ehp.store.database import migrate, open_engine
 from ehp.store.store import Store
@@ -114,6 +116,8 @@ def create_app(
         migrate(engine)
     store = Store(engine)
     register_search_parameters(store)
+    warm_up()
+    compile_stats()
     service = FhirService(store, Settings(role=role))
     if auth == "none":
         log.warning(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -90,6 +91,11 @@ class BenchServer:
             time.sleep(0.2)
         raise RuntimeError(f"server did not start in {timeout:.0f}s:\n{log_path.read_text()[-4000:]}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server and its worker processes."""
+        assert self.process is not None
+        return _tree_cpu_seconds(self.process.pid)
+
     def kill(self) -> None:
         """SIGKILL: the process gets no chance to clean up, as in a power cut."""
         if self.process is not None and self.process.poll() is None:
@@ -113,3 +119,19 @@ class BenchServer:
         self, kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.stop()
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its live descendants, from ``/proc`` (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    total = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = (task / "children").read_text().split() if (task / "children").exists() else []
+        total += sum(_tree_cpu_seconds(int(child)) for child in children)
+    return total

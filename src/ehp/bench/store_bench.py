@@ -48,6 +48,9 @@ class Figure:
     per_second: float
     p50_ms: float
     p99_ms: float
+    server_cpu_us: float
+    """CPU microseconds the server processes spent per item. Unlike a wall-clock rate this does
+    not depend on what else the machine runs (the database server's own CPU is not included)."""
     floor_per_second: float | None = None
     ratio_to_floor: float | None = None
     """How many times slower than the raw-SQL floor (1.0 = as fast as raw SQL)."""
@@ -133,22 +136,27 @@ def _bundles(config: StoreBenchConfig) -> list[dict[str, Any]]:
     return bundles
 
 
-def _figure(name: str, count: int, seconds: float, latencies: list[float]) -> Figure:
-    return Figure(
+def _measure(
+    server: BenchServer, name: str, count: int, jobs: list[Job], clients: int, headers: dict[str, str]
+) -> tuple[Figure, list[Outcome]]:
+    """Run the jobs against the server; wall-clock rate, latencies and the server's CPU per item."""
+    cpu_before = server.cpu_seconds()
+    seconds, outcomes = run_load(server.base, jobs, clients, headers)
+    cpu = server.cpu_seconds() - cpu_before
+    failed = [o for o in outcomes if o.status >= 300]
+    if failed:
+        raise RuntimeError(f"{name}: {len(failed)} requests failed, e.g. status {failed[0].status}")
+    latencies = [o.seconds for o in outcomes]
+    figure = Figure(
         name=name,
         count=count,
         seconds=round(seconds, 3),
         per_second=round(count / seconds, 1),
         p50_ms=round(_percentile(latencies, 0.5), 2),
         p99_ms=round(_percentile(latencies, 0.99), 2),
+        server_cpu_us=round(cpu / count * 1e6, 1),
     )
-
-
-def _checked(outcomes: list[Outcome], what: str) -> list[float]:
-    failed = [o for o in outcomes if o.status >= 300]
-    if failed:
-        raise RuntimeError(f"{what}: {len(failed)} requests failed, e.g. status {failed[0].status}")
-    return [o.seconds for o in outcomes]
+    return figure, outcomes
 
 
 def bench_backend(backend: str, database: str, config: StoreBenchConfig, log: Path) -> BackendResult:
@@ -158,34 +166,27 @@ def bench_backend(backend: str, database: str, config: StoreBenchConfig, log: Pa
         path = urlsplit(server.base).path
         minimal = {"Prefer": "return=minimal"}
         jobs = [Job("POST", path, orjson.dumps(bundle), keep_body=True) for bundle in bundles]
-        seconds, outcomes = run_load(server.base, jobs, config.clients, minimal)
-        latencies = _checked(outcomes, "ingest")
-        resources = config.bundles * config.bundle_size
         name = f"ingest: transaction bundles of {config.bundle_size} (resources/s)"
-        result.figures.append(_figure(name, resources, seconds, latencies))
+        figure, outcomes = _measure(
+            server, name, len(bundles) * config.bundle_size, jobs, config.clients, minimal
+        )
+        result.figures.append(figure)
         created = [
             entry["response"]["location"].split("/_history")[0]
             for outcome in outcomes
             for entry in orjson.loads(outcome.body or b"{}")["entry"]
         ]
-
         creates = [
             Job("POST", f"{path}/Observation", orjson.dumps(_observation(f"Patient/{uuid.uuid4()}", n)))
             for n in range(config.creates)
         ]
-        seconds, outcomes = run_load(server.base, creates, config.clients, minimal)
-        result.figures.append(
-            _figure(
-                "create: single POST (resources/s)", config.creates, seconds, _checked(outcomes, "create")
-            )
-        )
-
+        name = "create: single POST (resources/s)"
+        result.figures.append(_measure(server, name, config.creates, creates, config.clients, minimal)[0])
         rng = random.Random(7)
         targets = [rng.choice(created) for _ in range(config.reads)]
         reads = [Job("GET", f"{path}/{target}") for target in targets]
-        seconds, outcomes = run_load(server.base, reads, config.clients)
         result.figures.append(
-            _figure("read by id (reads/s)", config.reads, seconds, _checked(outcomes, "read"))
+            _measure(server, "read by id (reads/s)", config.reads, reads, config.clients, {})[0]
         )
 
     floor_write, floor_read = _raw_floor(database, bundles, targets)
@@ -253,8 +254,9 @@ def format_results(results: list[BackendResult], config: StoreBenchConfig) -> st
         f"setup: {config.bundles} bundles x {config.bundle_size} entries, {config.creates} creates, "
         f"{config.reads} reads, {config.clients} client processes, {config.workers} server workers",
         "",
-        "| backend | figure | count | per second | p50 ms | p99 ms | raw floor /s | ratio to floor |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| backend | figure | count | per second | p50 ms | p99 ms | server CPU µs each | raw floor /s "
+        "| ratio to floor |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for result in results:
         for f in result.figures:
@@ -262,6 +264,7 @@ def format_results(results: list[BackendResult], config: StoreBenchConfig) -> st
             ratio = f"{f.ratio_to_floor:.2f}x" if f.ratio_to_floor else ""
             lines.append(
                 f"| {result.backend} | {f.name} | {f.count} | {f.per_second:,.0f} | {f.p50_ms} | {f.p99_ms} "
+                f"| {f.server_cpu_us:,.0f} "
                 f"| {floor} | {ratio} |"
             )
     return "\n".join(lines)
