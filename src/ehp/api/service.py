@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ehp.api.call import Call
@@ -10,6 +11,7 @@ from ehp.api.errors import FhirError, bad_request, error
 from ehp.api.messages import FhirRequest, FhirResponse
 from ehp.api.routes import build_routes
 from ehp.api.routing import Match, Router
+from ehp.api.rules import WriteRule
 from ehp.context import RequestContext
 from ehp.fhir.issues import issues_to_operation_outcome
 from ehp.search.query import SearchError
@@ -31,9 +33,10 @@ class Settings:
 
 
 class FhirService:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, rules: Sequence[WriteRule] = ()) -> None:
         self.store = store
         self.settings = settings
+        self.rules = tuple(rules)
         self.router = Router(build_routes())
 
     def handle(self, ctx: RequestContext, request: FhirRequest, base: str) -> FhirResponse:

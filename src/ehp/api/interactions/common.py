@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 from ehp.api.call import Call
 from ehp.api.errors import FhirError, bad_request, error
 from ehp.api.messages import FhirResponse
+from ehp.api.rules import apply_rules
 from ehp.fhir.issues import Issue, issues_to_operation_outcome
 from ehp.fhir.validation import validate_resource
 from ehp.search.query import find_ids
@@ -27,6 +28,12 @@ def require_valid(call: Call, resource: dict[str, Any]) -> None:
     errors = [issue for issue in issues if issue.severity in ("error", "fatal")]
     if errors:
         raise FhirError(422, errors)
+
+
+def check_rules(call: Call, resource_id: str, resource: dict[str, Any]) -> None:
+    """The server's business rules for this resource type (see ``ehp.api.rules``)."""
+    if apply_rules(call.service.rules, call.write_tx, call.type, resource_id, resource):
+        call.request.index_rows = None
 
 
 def version_headers(stored: StoredVersion, base: str) -> dict[str, str]:

@@ -6,6 +6,7 @@ from uuid import uuid4
 
 from ehp.api.call import Call
 from ehp.api.interactions.common import (
+    check_rules,
     conditional_matches,
     if_none_exist_criteria,
     require_valid,
@@ -33,6 +34,7 @@ def create(call: Call) -> FhirResponse:
             return FhirResponse(200, body=existing.content, headers=headers, version=existing)
     require_valid(call, resource)
     resource_id = call.request.assigned_id or str(uuid4())
+    check_rules(call, resource_id, resource)
     stored = call.write_tx.write(
         call.type, resource_id, resource, "POST", fresh_id=True, index=call.request.index_rows
     )

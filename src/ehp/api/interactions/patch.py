@@ -10,6 +10,7 @@ import jsonpatch
 from ehp.api.call import Call
 from ehp.api.errors import FhirError, bad_request, error, gone, not_found
 from ehp.api.interactions.common import (
+    check_rules,
     check_version,
     conditional_matches,
     require_valid,
@@ -44,6 +45,7 @@ def patch(call: Call) -> FhirResponse:
     ):
         raise error(422, "processing", "a patch must not change the resource's type or id")
     require_valid(call, patched)
+    check_rules(call, call.id, patched)
     stored = tx.write(call.type, call.id, patched, "PATCH")
     return write_response(call, stored, 200, f"patched {stored.location}")
 

@@ -8,6 +8,7 @@ from uuid import uuid4
 from ehp.api.call import Call
 from ehp.api.errors import bad_request
 from ehp.api.interactions.common import (
+    check_rules,
     check_version,
     conditional_matches,
     require_valid,
@@ -54,6 +55,7 @@ def put(call: Call, resource: dict[str, Any], resource_id: str) -> FhirResponse:
     current = tx.current(call.type, resource_id)
     call.resource_id = resource_id
     check_version(call, current)
+    check_rules(call, resource_id, resource)
     stored = tx.write(call.type, resource_id, resource, "PUT", index=call.request.index_rows)
     created = current is None or current.deleted
     return write_response(
