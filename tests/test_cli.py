@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from ehp.bench.servers import BenchServer, free_port
+from ehp.bench.servers import BenchServer
 
 
 def test_serve_refuses_an_unknown_database_url() -> None:
@@ -24,30 +24,13 @@ def test_serve_refuses_an_unknown_database_url() -> None:
 
 
 def test_without_auth_none_everything_but_discovery_needs_a_token(tmp_path: Path) -> None:
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "ehp.cli",
-        "serve",
-        "--database",
-        f"sqlite:///{tmp_path / 'x.db'}",
-        "--port",
-        str(port),
-    ]
-    log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}/fhir"
-        BenchServer.wait_until_up(process, base, tmp_path / "server.log")
-        assert httpx.get(f"{base}/metadata").status_code == 200
-        refused = httpx.get(f"{base}/Patient")
+    with BenchServer(f"sqlite:///{tmp_path / 'x.db'}", tmp_path / "server.log", auth="required") as server:
+        assert httpx.get(f"{server.base}/metadata").status_code == 200
+        refused = httpx.get(f"{server.base}/Patient")
         assert refused.status_code == 401
         assert refused.json()["issue"][0]["code"] == "login"
         assert refused.headers["WWW-Authenticate"].startswith("Bearer")
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+        assert "AUTHENTICATION IS OFF" not in server.log_path.read_text()
 
 
 def test_auth_none_logs_a_loud_warning(server: BenchServer) -> None:

@@ -41,12 +41,13 @@ def throwaway_postgres(admin_url: str = DEFAULT_POSTGRES_ADMIN) -> Iterator[str]
 
 
 class BenchServer:
-    """``ehp serve --auth none`` on a free loopback port, as a child process."""
+    """``ehp serve`` (by default with ``--auth none``) on a free loopback port, as a child process."""
 
-    def __init__(self, database: str, log_path: Path, *, workers: int = 1) -> None:
+    def __init__(self, database: str, log_path: Path, *, workers: int = 1, auth: str = "none") -> None:
         self.database = database
         self.log_path = log_path
         self.workers = workers
+        self.auth = auth
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/fhir"
         self.process: subprocess.Popen[bytes] | None = None
@@ -62,7 +63,7 @@ class BenchServer:
             "--port",
             str(self.port),
             "--auth",
-            "none",
+            self.auth,
             "--workers",
             str(self.workers),
         ]
