@@ -26,6 +26,8 @@ from ehp.bench.store_bench import (
 )
 from ehp.demo import load_examples
 from ehp.fhir.package import examples_package_dir
+from ehp.security.cli import audit_app, client_app
+from ehp.security.cli import token as security_token
 from ehp.store.database import DatabaseUrlError, migrate, open_engine
 
 app = typer.Typer(help="EHP: the electronic health passport platform (HL7 FHIR R4).", no_args_is_help=True)
@@ -155,6 +157,11 @@ def bench_store(
     typer.echo(format_results(results, config))
     if json_file is not None:
         json_file.write_bytes(summary_json(results, config))
+
+
+app.command("token")(security_token)
+app.add_typer(audit_app, name="audit")
+app.add_typer(client_app, name="client")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from uuid import uuid4
 
+from ehp.security.scopes import Permission, Scopes
+
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
@@ -20,6 +22,13 @@ class RequestContext:
     """The organisation or person the actor acts for, when not the actor itself."""
     source_address: str | None = None
     request_id: str = field(default_factory=lambda: uuid4().hex)
+    scopes: Scopes | None = None
+    """The access token's SMART scopes; ``None`` when nothing restricts the actor (``--auth none``,
+    the server itself)."""
+
+    def may(self, resource_type: str, permission: Permission) -> bool:
+        """Whether the scopes allow this kind of access to this resource type."""
+        return self.scopes is None or self.scopes.allows(resource_type, permission)
 
 
 def development_context(source_address: str | None = None) -> RequestContext:

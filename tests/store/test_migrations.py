@@ -8,8 +8,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from ehp.schema import metadata
 from ehp.store.database import migrate, open_engine
-from ehp.store.schema import metadata
 from tests.servers import database_url
 
 

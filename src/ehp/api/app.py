@@ -6,11 +6,12 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ehp.api.errors import FhirError, error
@@ -23,6 +24,10 @@ from ehp.fhir.jsonio import dumps, dumps_pretty, loads
 from ehp.fhir.validation import warm_up
 from ehp.search.compiled import compile_stats
 from ehp.search.parameters import parameters_for
+from ehp.security.authenticator import Authenticator, IssuerSettings
+from ehp.security.backend_services import OAuthError, exchange
+from ehp.security.discovery import smart_configuration_document
+from ehp.security.tokens import TokenError
 from ehp.store.database import migrate, open_engine
 from ehp.store.store import Store
 
@@ -36,9 +41,9 @@ OPEN_PATHS = frozenset({"metadata"})
 class FhirApp:
     """Turns HTTP requests into :class:`FhirRequest` and responses back into HTTP."""
 
-    def __init__(self, service: FhirService, auth: str) -> None:
+    def __init__(self, service: FhirService, authenticator: Authenticator | None) -> None:
         self.service = service
-        self.auth = auth
+        self.authenticator = authenticator
 
     async def endpoint(self, request: Request) -> Response:
         path = request.path_params.get("path", "").strip("/")
@@ -65,13 +70,14 @@ class FhirApp:
 
     def _context(self, request: Request, path: str) -> RequestContext:
         client = request.client.host if request.client else None
-        if self.auth == "none" or path in OPEN_PATHS:
+        if self.authenticator is None or path in OPEN_PATHS:
             return development_context(client)
-        failure = error(
-            401, "login", "authentication is required; no token verifier is configured on this server"
-        )
-        failure.headers["WWW-Authenticate"] = 'Bearer realm="ehp"'
-        raise failure
+        try:
+            return self.authenticator.context(request.headers.get("authorization"), client)
+        except TokenError as failure:
+            refused = error(401, "login", str(failure))
+            refused.headers["WWW-Authenticate"] = 'Bearer realm="ehp", error="invalid_token"'
+            raise refused from None
 
     async def _body(self, request: Request) -> bytes | None:
         if request.method in ("GET", "HEAD", "DELETE"):
@@ -108,7 +114,12 @@ class FhirApp:
 
 
 def create_app(
-    database_url: str, *, role: str = "node", auth: str = "required", migrate_schema: bool = True
+    database_url: str,
+    *,
+    role: str = "node",
+    auth: str = "required",
+    migrate_schema: bool = True,
+    issuer: IssuerSettings | None = None,
 ) -> Starlette:
     """Build the application for a database; the schema is migrated first unless told otherwise."""
     engine = open_engine(database_url)
@@ -119,16 +130,40 @@ def create_app(
     warm_up()
     compile_stats()
     service = FhirService(store, Settings(role=role))
+    authenticator: Authenticator | None = None
     if auth == "none":
         log.warning(
             "AUTHENTICATION IS OFF (--auth none): anyone who can reach this server can read and write. "
             "Use it for development and tests only."
         )
-    endpoint = FhirApp(service, auth).endpoint
+    else:
+        authenticator = Authenticator(engine, issuer or IssuerSettings.from_environment())
+    endpoint = FhirApp(service, authenticator).endpoint
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
     async def home(_: Request) -> Response:
         return RedirectResponse("/fhir/metadata")
+
+    async def smart_configuration(request: Request) -> Response:
+        return JSONResponse(
+            smart_configuration_document(f"{request.url.scheme}://{request.url.netloc}", authenticator)
+        )
+
+    async def jwks(_: Request) -> Response:
+        return JSONResponse(authenticator.jwks() if authenticator else {"keys": []})
+
+    async def token_endpoint(request: Request) -> Response:
+        form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
+        settings = authenticator.settings if authenticator else IssuerSettings.from_environment()
+        endpoint_url = f"{request.url.scheme}://{request.url.netloc}/auth/token"
+        try:
+            answer = await run_in_threadpool(
+                exchange, engine, form, endpoint_url, issuer=settings.issuer, audience=settings.audience
+            )
+        except OAuthError as failure:
+            body = {"error": failure.code, "error_description": str(failure)}
+            return JSONResponse(body, status_code=failure.status, headers={"Cache-Control": "no-store"})
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -138,6 +173,10 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/", home),
+            Route("/.well-known/smart-configuration", smart_configuration),
+            Route("/fhir/.well-known/smart-configuration", smart_configuration),
+            Route("/auth/jwks", jwks),
+            Route("/auth/token", token_endpoint, methods=["POST"]),
             Route("/fhir", endpoint, methods=methods),
             Route("/fhir/{path:path}", endpoint, methods=methods),
         ],

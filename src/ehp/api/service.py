@@ -15,6 +15,7 @@ from ehp.api.rules import WriteRule
 from ehp.context import RequestContext
 from ehp.fhir.issues import issues_to_operation_outcome
 from ehp.search.query import SearchError
+from ehp.security.permissions import scope_allows
 from ehp.store.errors import ConcurrentWrite, VersionConflict
 from ehp.store.store import Store
 from ehp.store.writes import WriteTransaction
@@ -50,6 +51,7 @@ class FhirService:
     def run(self, ctx: RequestContext, request: FhirRequest, base: str, match: Match) -> FhirResponse:
         """Run a routed request; every failure becomes an OperationOutcome response."""
         try:
+            check_scope(ctx, request, match)
             call = Call(self, ctx, request, base, match.resource_type, match.resource_id, match.version_id)
             session = match.route.session
             if session == "write":
@@ -78,11 +80,20 @@ class FhirService:
     def handle_in(self, tx: WriteTransaction, request: FhirRequest, base: str) -> FhirResponse:
         """Run one entry of a transaction Bundle inside the Bundle's transaction; failures propagate."""
         match = self.router.match(request)
+        check_scope(tx.ctx, request, match)
         call = Call(self, tx.ctx, request, base, match.resource_type, match.resource_id, match.version_id)
         call.reader = tx
         if match.route.session == "write":
             call.tx = tx
         return match.route.handler(call)
+
+
+def check_scope(ctx: RequestContext, request: FhirRequest, match: Match) -> None:
+    """Refuse (403) an interaction the access token's scopes do not grant."""
+    route = match.route
+    if not scope_allows(ctx, request.method, route.shape, route.operation, match.resource_type):
+        what = match.resource_type or "all resource types"
+        raise error(403, "forbidden", f"the access token's scopes do not allow {request.method} on {what}")
 
 
 def store_error(failure: Exception) -> FhirError:

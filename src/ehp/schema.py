@@ -1,0 +1,8 @@
+"""Every table of an EHP database, on one metadata: the store's and the security tables."""
+
+from __future__ import annotations
+
+import ehp.security.schema  # noqa: F401  (registers the security tables on the metadata)
+from ehp.store.schema import metadata
+
+__all__ = ["metadata"]

@@ -1,0 +1,1 @@
+"""Authentication (tokens, keys, scopes); authorization and audit build on it."""

@@ -1,0 +1,83 @@
+"""From an ``Authorization: Bearer`` header to the request's :class:`RequestContext`."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from jwt import PyJWKClient
+from sqlalchemy import Engine
+
+from ehp.context import RequestContext
+from ehp.security.keys import SigningKey, all_keys, signing_key
+from ehp.security.tokens import TokenError, VerifiedToken, verify_token
+
+DEFAULT_ISSUER = "urn:ehp:issuer"
+DEFAULT_AUDIENCE = "urn:ehp:fhir"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerSettings:
+    issuer: str = DEFAULT_ISSUER
+    """``iss`` of the embedded issuer's tokens (or of the external OpenID Connect provider)."""
+    audience: str = DEFAULT_AUDIENCE
+    """``aud`` this server accepts."""
+    jwks_url: str | None = None
+    """An external provider's JWKS; when set, its tokens are accepted instead of the embedded issuer's."""
+
+    @classmethod
+    def from_environment(cls) -> IssuerSettings:
+        return cls(
+            issuer=os.environ.get("EHP_ISSUER", DEFAULT_ISSUER),
+            audience=os.environ.get("EHP_AUDIENCE", DEFAULT_AUDIENCE),
+            jwks_url=os.environ.get("EHP_JWKS_URL") or None,
+        )
+
+
+class Authenticator:
+    """Verifies bearer tokens against the embedded issuer's keys or an external JWKS."""
+
+    def __init__(self, engine: Engine, settings: IssuerSettings) -> None:
+        self.settings = settings
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._keys: dict[str, SigningKey] = {}
+        self._jwks = PyJWKClient(settings.jwks_url, cache_keys=True) if settings.jwks_url else None
+        if self._jwks is None:
+            signing_key(engine)
+            self._reload()
+
+    def _reload(self) -> None:
+        with self._lock:
+            self._keys = {key.kid: key for key in all_keys(self._engine)}
+
+    def _key_for(self, kid: str | None) -> Any:
+        if self._jwks is not None:
+            if kid is None:
+                raise LookupError("the token has no kid")
+            return self._jwks.get_signing_key(kid).key
+        if kid not in self._keys:
+            self._reload()
+        if kid is None or kid not in self._keys:
+            raise LookupError(f"kid {kid!r}")
+        return self._keys[kid].private_key.public_key()
+
+    def verify(self, authorization: str | None) -> VerifiedToken:
+        if not authorization:
+            raise TokenError("authentication is required: send Authorization: Bearer <access token>")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise TokenError("the Authorization header must be 'Bearer <access token>'")
+        return verify_token(
+            token.strip(), self._key_for, issuer=self.settings.issuer, audience=self.settings.audience
+        )
+
+    def context(self, authorization: str | None, source_address: str | None) -> RequestContext:
+        verified = self.verify(authorization)
+        return RequestContext(actor=verified.subject, source_address=source_address, scopes=verified.scopes)
+
+    def jwks(self) -> dict[str, Any]:
+        """The public keys of the embedded issuer (empty with an external provider)."""
+        return {"keys": [key.public_jwk() for key in self._keys.values()]}

@@ -1,0 +1,24 @@
+"""``/.well-known/smart-configuration``: what a SMART client needs to know about this server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ehp.security.authenticator import Authenticator
+
+
+def smart_configuration_document(origin: str, authenticator: Authenticator | None) -> dict[str, Any]:
+    """The SMART App Launch discovery document; only what the server really implements is listed."""
+    settings = authenticator.settings if authenticator else None
+    return {
+        "issuer": settings.issuer if settings else None,
+        "jwks_uri": settings.jwks_url if settings and settings.jwks_url else f"{origin}/auth/jwks",
+        "token_endpoint": f"{origin}/auth/token",
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
+        "scopes_supported": ["patient/*.rs", "user/*.cruds", "system/*.rs", "openid", "fhirUser"],
+        "response_types_supported": [],
+        "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
+        "code_challenge_methods_supported": ["S256"],
+    }

@@ -1,0 +1,50 @@
+"""The security tables, on the store's shared metadata (created by the migrations like the rest)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, String, Table, Text
+
+from ehp.store.schema import metadata
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("private_pem", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+)
+"""The embedded issuer's private keys: never served, never part of the FHIR store."""
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("recorded", BigInteger, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("patient", String(64), nullable=True),
+    Column("content", LargeBinary, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+"""The append-only, hash-chained audit trail (see ``ehp.security.audit``)."""
+Index("ix_audit_events_patient", audit_events.c.patient, audit_events.c.seq)
+
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("subject", String(128), nullable=False),
+    Column("jwks", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+)
+"""Registered SMART Backend Services clients: the subject they act as (``Organization/ID``), their
+public keys (a JWKS) and the most they may be granted."""
+
+used_assertions = Table(
+    "used_assertions",
+    metadata,
+    Column("jti", String(255), primary_key=True),
+    Column("expires", BigInteger, nullable=False),
+)
+"""``jti`` of client assertions already used, kept until they expire (replay protection)."""

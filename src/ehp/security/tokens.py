@@ -1,0 +1,127 @@
+"""Access tokens: JWTs signed by the embedded issuer (ES256), or by an external OpenID Connect
+provider whose keys come from its JWKS.
+
+Claims of an EHP token: ``iss`` (the issuer), ``aud`` (the FHIR audience), ``sub`` (the acting
+subject: ``Practitioner/ID``, ``PractitionerRole/ID``, ``Patient/ID``, ``Organization/ID`` for a
+clinic system, or ``admin``), ``scope`` (SMART scopes), ``exp``/``nbf``/``iat``, ``jti``, and
+``fhirUser`` for people. Verification pins the algorithms (``alg: none`` and HMAC never pass),
+requires ``exp``, ``iat``, ``sub`` and ``scope``, and checks issuer and audience.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ehp.security.scopes import ScopeError, Scopes
+
+ALGORITHMS = ("ES256", "RS256")
+"""Signature algorithms accepted on verification (asymmetric only)."""
+SUBJECT = re.compile(
+    r"^(admin|(Practitioner|PractitionerRole|Patient|Organization|Device)/[A-Za-z0-9\-.]{1,64})$"
+)
+LEEWAY_SECONDS = 30
+
+
+class TokenError(Exception):
+    """The token is missing, malformed, expired, wrongly signed or not for this server (HTTP 401)."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    subject: str
+    scopes: Scopes
+    claims: dict[str, Any]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.subject == "admin"
+
+
+def check_subject(subject: str) -> str:
+    if not SUBJECT.match(subject):
+        raise ValueError(
+            f"subject '{subject}' must be Practitioner/ID, PractitionerRole/ID, Patient/ID, "
+            "Organization/ID or admin"
+        )
+    return subject
+
+
+def issue_token(
+    key: ec.EllipticCurvePrivateKey,
+    kid: str,
+    *,
+    issuer: str,
+    audience: str,
+    subject: str,
+    scope: str,
+    ttl_seconds: int,
+    now: float | None = None,
+) -> str:
+    """Sign an access token with the embedded issuer's key."""
+    check_subject(subject)
+    Scopes.parse(scope)
+    issued = int(now if now is not None else time.time())
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "scope": scope,
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + ttl_seconds,
+        "jti": str(uuid.uuid4()),
+    }
+    if subject.startswith(("Practitioner", "Patient")):
+        claims["fhirUser"] = subject
+    return jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})
+
+
+def verify_token(
+    token: str,
+    key_for: Callable[[str | None], Any],
+    *,
+    issuer: str,
+    audience: str,
+) -> VerifiedToken:
+    """Check signature, issuer, audience and time; ``key_for(kid)`` returns the verification key."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as failure:
+        raise TokenError(f"malformed token: {failure}") from None
+    if header.get("alg") not in ALGORITHMS:
+        raise TokenError(f"token algorithm '{header.get('alg')}' is not accepted (use ES256 or RS256)")
+    try:
+        key = key_for(header.get("kid"))
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=list(ALGORITHMS),
+            audience=audience,
+            issuer=issuer,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+        )
+    except LookupError as failure:
+        raise TokenError(f"token signed with an unknown key: {failure}") from None
+    except jwt.ExpiredSignatureError:
+        raise TokenError("token expired") from None
+    except jwt.ImmatureSignatureError:
+        raise TokenError("token not valid yet") from None
+    except jwt.InvalidTokenError as failure:
+        raise TokenError(f"invalid token: {failure}") from None
+    subject = str(claims["sub"])
+    if not SUBJECT.match(subject):
+        raise TokenError(f"token subject '{subject}' is not a user, patient, organisation or admin")
+    try:
+        scopes = Scopes.parse(str(claims.get("scope", "")))
+    except ScopeError as failure:
+        raise TokenError(f"token scope: {failure}") from None
+    return VerifiedToken(subject, scopes, claims)
