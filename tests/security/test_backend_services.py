@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 from ehp.bench.servers import BenchServer
-from tests.servers import database_url
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def secured(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[BenchServer]:
-    folder = tmp_path_factory.mktemp(f"backend-{request.param}")
-    with (
-        database_url(request.param, folder) as url,
-        BenchServer(url, folder / "server.log", auth="required") as server,
-    ):
-        yield server
 
 
 @pytest.fixture(scope="module")

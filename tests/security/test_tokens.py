@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +18,6 @@ from ehp.security.authenticator import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 from ehp.security.keys import SigningKey, signing_key
 from ehp.security.tokens import issue_token
 from ehp.store.database import open_engine
-from tests.servers import database_url
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def secured(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[BenchServer]:
-    folder = tmp_path_factory.mktemp(f"secured-{request.param}")
-    with (
-        database_url(request.param, folder) as url,
-        BenchServer(url, folder / "server.log", auth="required") as server,
-    ):
-        yield server
 
 
 @pytest.fixture(scope="module")
