@@ -11,6 +11,9 @@ two gzip'ed JSON files under ``src/ehp/fhir/definitions/``:
 ``terminology.json.gz``
     ``value_sets``: for each value set used by a required binding that can be expanded from the
     package alone, its codes grouped by code system; ``skipped``: the others, with the reason.
+``summary.json.gz``
+    For every resource type and BackboneElement path of a resource, the child elements marked
+    ``isSummary`` (``[x]`` stripped): what ``_summary=true`` returns.
 
 The output is deterministic (sorted keys, gzip mtime 0): rerunning gives identical bytes.
 Usage: ``.venv/bin/python scripts/derive_fhir_tables.py`` (with ``ehp`` installed, or ``PYTHONPATH=src``).
@@ -120,6 +123,19 @@ def element_tables(structures: dict[str, Json]) -> dict[str, dict[str, Json]]:
                 element, root_id, path in parents
             )
     return tables
+
+
+def summary_elements(structures: dict[str, Json]) -> dict[str, list[str]]:
+    """Resource type or BackboneElement path → its children marked ``isSummary``, sorted."""
+    table: dict[str, list[str]] = {}
+    for sd in structures.values():
+        if sd["kind"] != "resource":
+            continue
+        for element in sd["snapshot"]["element"][1:]:
+            if element.get("isSummary"):
+                parent, child = element["path"].rsplit(".", 1)
+                table.setdefault(parent, []).append(child.removesuffix("[x]"))
+    return {context: sorted(children) for context, children in table.items()}
 
 
 def primitive_types(structures: dict[str, Json]) -> dict[str, Json]:
@@ -239,6 +255,7 @@ def build_tables(package: Path) -> dict[str, bytes]:
     return {
         "structure.json.gz": encode(structure),
         "terminology.json.gz": encode(terminology(package, tables)),
+        "summary.json.gz": encode(summary_elements(structures)),
     }
 
 

@@ -22,6 +22,7 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 Shape = Literal[
     "base",
     "metadata",
+    "system-search",
     "system-history",
     "system-op",
     "type",
@@ -32,6 +33,8 @@ Shape = Literal[
     "instance-history",
     "version",
     "instance-op",
+    "compartment",
+    "compartment-search",
 ]
 Session = Literal["none", "read", "write"]
 Handler = Callable[["Call"], FhirResponse]
@@ -70,6 +73,8 @@ def shape_of(path: str) -> tuple[Shape, str | None, str | None, str | None, str 
             return "metadata", None, None, None, None
         if first == "_history":
             return "system-history", None, None, None, None
+        if first == "_search":
+            return "system-search", None, None, None, None
         if first.startswith("$"):
             return "system-op", None, None, None, first[1:]
         return "type", first, None, None, None
@@ -87,8 +92,12 @@ def shape_of(path: str) -> tuple[Shape, str | None, str | None, str | None, str 
         return "instance-history", first, second, None, None
     if count == 3 and third.startswith("$"):
         return "instance-op", first, second, None, third[1:]
+    if count == 3:
+        return "compartment", first, second, None, None
     if count == 4 and third == "_history":
         return "version", first, second, segments[3], None
+    if count == 4 and segments[3] == "_search":
+        return "compartment-search", first, second, None, None
     raise not_found(f"no FHIR interaction is found at '{path}'")
 
 

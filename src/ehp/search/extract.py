@@ -28,8 +28,12 @@ Every row is a tuple whose first item is the search parameter code. Per value ki
   to ``reference_identifiers``.
 * uri: the uri as is.
 
-Composite and special (``near``) parameters are not extracted, nor ``_id`` and ``_lastUpdated``
-(columns of the store). Rows are de-duplicated per resource.
+* composite: see :mod:`ehp.search.composites` (component values numbered by their element).
+* ``_text`` and ``_content``: the distinct normalised words (:func:`words`) of the narrative and of
+  every string of the resource (:func:`narrative_text`, :func:`content_text`).
+
+The special ``near`` is not extracted, nor ``_id`` and ``_lastUpdated`` (columns of the store).
+Rows are de-duplicated per resource.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from functools import cache
 from typing import Any
 
 from ehp.search.compiled import compiled_for
+from ehp.search.composites import CompositeRow, add_composites
 from ehp.search.fhirpath_compile import Node
 from ehp.search.normalization import (
     DATE_MAX,
@@ -50,8 +55,9 @@ from ehp.search.normalization import (
     decimal_text,
     normalize_string,
     number_range,
+    words,
 )
-from ehp.search.parameters import resource_types
+from ehp.search.parameters import parameters_for, resource_types
 from ehp.search.refs import split_reference
 
 __all__ = [
@@ -70,6 +76,9 @@ __all__ = [
 
 MAX_STRING_LENGTH = 512
 """String and token text rows keep this many characters (a PostgreSQL B-tree entry must stay < 2.7 kB)."""
+MAX_CONTENT_LENGTH = 100_000
+"""``_content`` indexes the words of about this many characters of a resource's strings (the
+median resource has 700, a few conformance resources millions)."""
 MONEY_SYSTEM = "urn:iso:std:iso:4217"
 _STORE_COLUMNS = frozenset({"_id", "_lastUpdated"})
 _INF = float("inf")
@@ -89,6 +98,8 @@ class IndexRows:
     references: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
     reference_identifiers: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     uris: list[tuple[str, str]] = field(default_factory=list)
+    composites: list[CompositeRow] = field(default_factory=list)
+    words: list[tuple[str, str]] = field(default_factory=list)
 
     def deduplicate(self) -> None:
         """Drop repeated rows, keeping the first occurrence's order."""
@@ -434,8 +445,20 @@ def extract_index(resource: dict[str, Any]) -> IndexRows:
     rows = IndexRows()
     for code, extract, adders in _plan(resource_type):
         _add(rows, code, extract(resource), adders)
+    add_composites(rows, resource_type, resource)
+    narrative = words(narrative_text(resource))
+    if _has_text(resource_type):
+        rows.words.extend(("_text", word) for word in narrative)
+    content = dict.fromkeys(words("\n".join(_string_values(resource, MAX_CONTENT_LENGTH))))
+    content.update(dict.fromkeys(narrative))
+    rows.words.extend(("_content", word) for word in content)
     rows.deduplicate()
     return rows
+
+
+@cache
+def _has_text(resource_type: str) -> bool:
+    return "_text" in parameters_for(resource_type)
 
 
 # --- _text and _content --------------------------------------------------------------------------
@@ -453,26 +476,42 @@ def narrative_text(resource: dict[str, Any]) -> str:
     return " ".join(html.unescape(_TAG.sub(" ", div)).split())
 
 
-def content_text(resource: dict[str, Any]) -> str:
-    """Every string value of the resource and the narrative's text, for ``_content``.
-
-    Leaves out markup, ``resourceType``, base64 data (``data``, ``value*Base64Binary``) and the
-    extensions of primitives (``_name`` properties).
+def _string_values(resource: dict[str, Any], limit: int | None = None) -> list[str]:
+    """Every string value of the resource, in document order, but markup, ``resourceType``,
+    base64 data and the extensions of primitives (``_name`` properties); it stops once their
+    length passes ``limit``. Iterative, each key's verdict remembered: keys repeat a lot.
     """
     parts: list[str] = []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, str):
+    size = 0
+    stack: list[Any] = [resource]
+    skip: dict[str, bool] = {}
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is str:
             parts.append(value)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-        elif isinstance(value, dict):
+            size += len(value)
+            if limit is not None and size > limit:
+                break
+        elif kind is list:
+            stack.extend(reversed(value))
+        elif kind is dict:
+            kept = []
             for key, item in value.items():
-                if key not in _SKIPPED_CONTENT and key[0] != "_" and not key.endswith("Base64Binary"):
-                    walk(item)
+                verdict = skip.get(key)
+                if verdict is None:
+                    verdict = skip[key] = (
+                        key in _SKIPPED_CONTENT or key[:1] == "_" or key.endswith("Base64Binary")
+                    )
+                if not verdict:
+                    kept.append(item)
+            stack.extend(reversed(kept))
+    return parts
 
-    walk(resource)
+
+def content_text(resource: dict[str, Any]) -> str:
+    """Every string value of the resource (see :func:`_string_values`) and the narrative's text."""
+    parts = _string_values(resource)
     narrative = narrative_text(resource)
     if narrative:
         parts.append(narrative)

@@ -1,43 +1,55 @@
-"""FHIR search criteria to SQL over the index tables: the matching core used by search and by
-conditional interactions.
+"""FHIR search criteria to SQL over the index tables: the matching core of search and of the
+conditional interactions (``find_ids``).
 
-Each criterion becomes ``rid IN (SELECT rid FROM idx_... WHERE pid = ? AND ...)``; values of one
-criterion separated by commas are OR'ed, repeated criteria are AND'ed. Every value is a bound
-parameter.
+A criterion is a parameter name and a value. The name says what to test:
+
+* ``code`` or ``code:modifier`` — a parameter of the searched type (:mod:`ehp.search.criteria`);
+* ``ref.code``, ``ref:Type.code`` — a chain: resources whose reference ``ref`` points to a
+  resource matching ``code`` (nests to any depth: ``subject:Patient.organization.name``);
+* ``_has:Type:ref:code`` — a reverse chain: resources that a ``Type`` matching ``code`` points to
+  with its reference ``ref`` (nests too: ``_has:Observation:patient:_has:AuditEvent:entity:agent``);
+* ``_id``, ``_lastUpdated`` — columns of the store; ``_text``/``_content`` — the word index.
+
+Values of one criterion separated by commas are OR'ed, repeated criteria are AND'ed. Every value
+is a bound parameter. A search over several types (system level) uses each type's own parameter
+rows; a type without the parameter does not match it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Select, Table, and_, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, false, not_, or_, select, true, tuple_, union_all
+from sqlalchemy.sql.selectable import NamedFromClause
 
-from ehp.search.normalization import date_range, normalize_string
-from ehp.search.parameters import parameters_for
-from ehp.search.values import (
-    DATE_PREFIXES,
-    SearchValueError,
-    number_range,
-    parse_reference_value,
-    parse_token_value,
-    split_prefix,
-    split_values,
-)
+from ehp.fhir.definitions import is_resource_type
+from ehp.search.clauses import date_search_range, local_reference, range_condition
+from ehp.search.criteria import BUILDERS, MODIFIERS, Target, missing, values_of
+from ehp.search.parameters import SearchParameter, all_parameters, parameters_for
+from ehp.search.sql import pid_in
+from ehp.search.values import SearchValueError, unescape
 from ehp.store.params import SearchParamRegistry
-from ehp.store.schema import (
-    idx_date,
-    idx_number,
-    idx_quantity,
-    idx_reference,
-    idx_reference_identifier,
-    idx_string,
-    idx_token,
-    idx_token_text,
-    idx_uri,
-    resources,
+from ehp.store.schema import idx_reference, resources
+
+RESULT_PARAMETERS = frozenset(
+    {
+        "_count",
+        "_sort",
+        "_total",
+        "_summary",
+        "_elements",
+        "_include",
+        "_revinclude",
+        "_format",
+        "_pretty",
+        "_cursor",
+    }
 )
+"""Parameters that shape the result rather than select resources."""
+WORDS = frozenset({"_text", "_content"})
 
 
 class SearchError(ValueError):
@@ -46,6 +58,10 @@ class SearchError(ValueError):
     def __init__(self, param: str, message: str) -> None:
         super().__init__(message)
         self.param = param
+
+
+class UnknownParameter(Exception):
+    """A parameter the searched type does not define, or that this server does not support."""
 
 
 class QueryRunner(Protocol):
@@ -59,37 +75,22 @@ class QueryRunner(Protocol):
 @dataclass(frozen=True, slots=True)
 class Criterion:
     name: str
-    modifier: str | None
+    """The whole parameter name: ``code``, ``code:modifier``, a chain or a ``_has``."""
     value: str
 
 
-RESULT_PARAMETERS = frozenset(
-    {
-        "_count",
-        "_sort",
-        "_total",
-        "_summary",
-        "_elements",
-        "_include",
-        "_revinclude",
-        "_contained",
-        "_containedType",
-        "_format",
-        "_pretty",
-        "_cursor",
-        "_offset",
-    }
-)
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What criteria are resolved against: the parameter numbers, and this server's base URL
+    (references to it count as local; None when unknown, then only relative ones do)."""
+
+    params: SearchParamRegistry
+    base: str | None = None
 
 
 def parse_criteria(query: Sequence[tuple[str, str]]) -> list[Criterion]:
-    criteria = []
-    for name, value in query:
-        code, _, modifier = name.partition(":")
-        if code in RESULT_PARAMETERS:
-            continue
-        criteria.append(Criterion(code, modifier or None, value))
-    return criteria
+    """The criteria of a query, result parameters left out."""
+    return [Criterion(name, value) for name, value in query if name not in RESULT_PARAMETERS]
 
 
 def find_ids(
@@ -100,7 +101,7 @@ def find_ids(
     Raises :class:`SearchError` for unknown parameters: a conditional interaction must never
     act on a wider set than its criteria say.
     """
-    where = criteria_clause(runner.params, resource_type, parse_criteria(query), strict=True)
+    where = criteria_clause(Scope(runner.params), (resource_type,), parse_criteria(query), strict=True)
     statement = (
         select(resources.c.id)
         .where(resources.c.resource_type == resource_type, resources.c.deleted == false(), where)
@@ -111,242 +112,222 @@ def find_ids(
 
 
 def criteria_clause(
-    params: SearchParamRegistry,
-    resource_type: str,
+    scope: Scope,
+    resource_types: Sequence[str],
     criteria: Sequence[Criterion],
     *,
     strict: bool,
     unknown: list[str] | None = None,
+    root: NamedFromClause = resources,
+    drive: bool = True,
 ) -> ColumnElement[bool]:
-    """One SQL condition on ``resources`` for all criteria (unknown ones raise, or are listed)."""
-    definitions = parameters_for(resource_type)
+    """One condition on ``root`` (``resources`` or an alias) for all criteria.
+
+    Unknown or unsupported parameters raise :class:`SearchError` when ``strict`` (or when there is
+    no ``unknown`` list to report them in), else they are appended to ``unknown`` and ignored.
+    Malformed values always raise. The likely most selective criterion (:func:`_rank`) produces
+    the candidate rows and the others test them (see :mod:`ehp.search.criteria`); ``drive=False``
+    when the caller adds a more selective condition of its own (a compartment).
+    """
+    types = tuple(resource_types)
+    ranks = [_rank(criterion.name) for criterion in criteria]
+    candidates = [(rank, index) for index, rank in enumerate(ranks) if rank is not None]
+    driver = min(candidates)[1] if drive and candidates else None
     clauses: list[ColumnElement[bool]] = []
-    for criterion in criteria:
-        if criterion.name == "_id":
-            clauses.append(_id_clause(criterion))
-            continue
-        if criterion.name == "_lastUpdated":
-            clauses.append(_last_updated_clause(criterion))
-            continue
-        definition = definitions.get(criterion.name)
-        pid = params.find(resource_type, criterion.name) if definition is not None else None
-        builder = _BUILDERS.get(definition.type) if definition is not None else None
-        if definition is None or pid is None or builder is None:
+    for index, criterion in enumerate(criteria):
+        try:
+            correlated = index != driver
+            clauses.append(clause(scope, types, criterion.name, criterion.value, root, correlated=correlated))
+        except UnknownParameter:
             if strict or unknown is None:
                 raise SearchError(
                     criterion.name, f"unknown or unsupported search parameter '{criterion.name}'"
-                )
+                ) from None
             unknown.append(criterion.name)
-            continue
-        try:
-            clauses.append(builder(pid, criterion))
         except SearchValueError as failure:
             raise SearchError(criterion.name, f"search parameter '{criterion.name}': {failure}") from None
     return and_(true(), *clauses)
 
 
-def _values(criterion: Criterion) -> list[str]:
-    values = split_values(criterion.value)
-    if not values:
-        raise SearchError(criterion.name, f"search parameter '{criterion.name}' has no value")
-    return values
-
-
-def _id_clause(criterion: Criterion) -> ColumnElement[bool]:
-    values = _values(criterion)
-    clause = resources.c.id.in_(values)
-    return not_(clause) if criterion.modifier == "not" else clause
-
-
-def _last_updated_clause(criterion: Criterion) -> ColumnElement[bool]:
-    return or_(
-        *(
-            _range_compare(resources.c.last_updated, resources.c.last_updated, *_date_query(criterion, value))
-            for value in _values(criterion)
-        )
-    )
-
-
-def _date_query(criterion: Criterion, value: str) -> tuple[str, int, int]:
-    prefix, text = split_prefix(value, DATE_PREFIXES)
-    try:
-        low, high = date_range(text)
-    except ValueError:
-        raise SearchError(
-            criterion.name, f"search parameter '{criterion.name}': '{text}' is not a date"
-        ) from None
-    return prefix, low, high
-
-
-def _range_compare(
-    low: ColumnElement[Any], high: ColumnElement[Any], prefix: str, q_low: float, q_high: float
-) -> ColumnElement[bool]:
-    """The spec's comparison of a stored range [low, high] with a search range (search.html#prefix)."""
-    within = and_(low >= q_low, high <= q_high)
-    if prefix == "eq":
-        return within
-    if prefix == "ne":
-        return not_(within)
-    if prefix == "gt":
-        return high > q_high
-    if prefix == "lt":
-        return low < q_low
-    if prefix == "ge":
-        return or_(high > q_high, within)
-    if prefix == "le":
-        return or_(low < q_low, within)
-    if prefix == "sa":
-        return low > q_high
-    if prefix == "eb":
-        return high < q_low
-    margin = max((q_high - q_low) * 0.1, abs(q_low) * 0.1)
-    return and_(low <= q_high + margin, high >= q_low - margin)
-
-
-def _missing(table: Table, pid: int, criterion: Criterion) -> ColumnElement[bool]:
-    if criterion.value not in ("true", "false"):
-        raise SearchValueError(":missing takes true or false")
-    present = resources.c.rid.in_(select(table.c.rid).where(table.c.pid == pid))
-    return not_(present) if criterion.value == "true" else present
-
-
-def _in_index(table: Table, pid: int, conditions: list[ColumnElement[bool]]) -> ColumnElement[bool]:
-    return resources.c.rid.in_(select(table.c.rid).where(table.c.pid == pid, or_(*conditions)))
-
-
-def _token(pid: int, criterion: Criterion) -> ColumnElement[bool]:
-    if criterion.modifier == "missing":
-        return _missing(idx_token, pid, criterion)
-    if criterion.modifier == "text":
-        texts = [normalize_string(value) for value in _values(criterion)]
-        return _in_index(
-            idx_token_text, pid, [idx_token_text.c.text.startswith(t, autoescape=True) for t in texts]
-        )
-    if criterion.modifier not in (None, "not"):
-        raise SearchValueError(f"the modifier ':{criterion.modifier}' is not supported on token parameters")
-    conditions = []
-    for value in _values(criterion):
-        system, code = parse_token_value(value)
-        parts = []
-        if code is not None:
-            parts.append(idx_token.c.code == code)
-        if system == "":
-            parts.append(idx_token.c.system.is_(None))
-        elif system is not None:
-            parts.append(idx_token.c.system == system)
-        conditions.append(and_(*parts))
-    clause = _in_index(idx_token, pid, conditions)
-    return not_(clause) if criterion.modifier == "not" else clause
-
-
-def _string(pid: int, criterion: Criterion) -> ColumnElement[bool]:
-    if criterion.modifier == "missing":
-        return _missing(idx_string, pid, criterion)
-    values = _values(criterion)
-    if criterion.modifier == "exact":
-        return _in_index(idx_string, pid, [idx_string.c.exact == value for value in values])
-    if criterion.modifier == "contains":
-        return _in_index(
-            idx_string,
-            pid,
-            [idx_string.c.norm.contains(normalize_string(v), autoescape=True) for v in values],
-        )
-    if criterion.modifier is not None:
-        raise SearchValueError(f"the modifier ':{criterion.modifier}' is not supported on string parameters")
-    return _in_index(
-        idx_string, pid, [idx_string.c.norm.startswith(normalize_string(v), autoescape=True) for v in values]
-    )
-
-
-def _reference(pid: int, criterion: Criterion) -> ColumnElement[bool]:
-    if criterion.modifier == "missing":
-        return _missing(idx_reference, pid, criterion)
-    values = _values(criterion)
-    if criterion.modifier == "identifier":
-        conditions = []
-        for value in values:
-            system, code = parse_token_value(value)
-            parts = [idx_reference_identifier.c.value == code]
-            if system is not None:
-                parts.append(idx_reference_identifier.c.system == (system or None))
-            conditions.append(and_(*parts))
-        return _in_index(idx_reference_identifier, pid, conditions)
-    conditions = []
-    for value in values:
-        target_type, target_id, url = parse_reference_value(value, criterion.modifier)
-        if url is not None:
-            conditions.append(idx_reference.c.url == url)
-            continue
-        parts = [idx_reference.c.target_id == target_id]
-        if target_type is not None:
-            parts.append(idx_reference.c.target_type == target_type)
-        conditions.append(and_(*parts))
-    return _in_index(idx_reference, pid, conditions)
-
-
-def _date(pid: int, criterion: Criterion) -> ColumnElement[bool]:
-    if criterion.modifier == "missing":
-        return _missing(idx_date, pid, criterion)
-    if criterion.modifier is not None:
-        raise SearchValueError(f"the modifier ':{criterion.modifier}' is not supported on date parameters")
-    return _in_index(
-        idx_date,
-        pid,
-        [
-            _range_compare(idx_date.c.low, idx_date.c.high, *_date_query(criterion, v))
-            for v in _values(criterion)
-        ],
-    )
-
-
-def _number(pid: int, criterion: Criterion) -> ColumnElement[bool]:
-    if criterion.modifier == "missing":
-        return _missing(idx_number, pid, criterion)
-    conditions = []
-    for value in _values(criterion):
-        prefix, text = split_prefix(value, DATE_PREFIXES)
-        conditions.append(_range_compare(idx_number.c.low, idx_number.c.high, prefix, *number_range(text)))
-    return _in_index(idx_number, pid, conditions)
-
-
-def _quantity(pid: int, criterion: Criterion) -> ColumnElement[bool]:
-    if criterion.modifier == "missing":
-        return _missing(idx_quantity, pid, criterion)
-    conditions = []
-    for value in _values(criterion):
-        number, _, unit = value.partition("|")
-        system, _, code = unit.partition("|")
-        prefix, text = split_prefix(number, DATE_PREFIXES)
-        parts = [_range_compare(idx_quantity.c.low, idx_quantity.c.high, prefix, *number_range(text))]
-        if code:
-            parts.append(idx_quantity.c.code == code)
-        if system:
-            parts.append(idx_quantity.c.system == system)
-        conditions.append(and_(*parts))
-    return _in_index(idx_quantity, pid, conditions)
-
-
-def _uri(pid: int, criterion: Criterion) -> ColumnElement[bool]:
-    if criterion.modifier == "missing":
-        return _missing(idx_uri, pid, criterion)
-    values = _values(criterion)
-    if criterion.modifier == "below":
-        return _in_index(idx_uri, pid, [idx_uri.c.uri.startswith(v, autoescape=True) for v in values])
-    if criterion.modifier == "above":
-        return _in_index(
-            idx_uri, pid, [func.substr(v, 1, func.length(idx_uri.c.uri)) == idx_uri.c.uri for v in values]
-        )
-    if criterion.modifier is not None:
-        raise SearchValueError(f"the modifier ':{criterion.modifier}' is not supported on uri parameters")
-    return _in_index(idx_uri, pid, [idx_uri.c.uri == v for v in values])
-
-
-_BUILDERS: dict[str, Callable[[int, Criterion], ColumnElement[bool]]] = {
-    "token": _token,
-    "string": _string,
-    "reference": _reference,
-    "date": _date,
-    "number": _number,
-    "quantity": _quantity,
-    "uri": _uri,
+_RANKS = {
+    "reference": 1,
+    "token": 2,
+    "uri": 2,
+    "composite": 2,
+    "string": 3,
+    "date": 4,
+    "number": 4,
+    "quantity": 4,
 }
+_MODIFIER_RANKS = {"identifier": 1, "of-type": 1, "exact": 2, "text": 3, "contains": 5}
+
+
+def _rank(name: str) -> int | None:
+    """How likely a criterion is to select few rows (lower: fewer); None when it cannot drive."""
+    if name.startswith("_has:") or "." in name:
+        return 2
+    code, _, modifier = name.partition(":")
+    if code == "_id":
+        return 0
+    if modifier in ("missing", "not") or code == "_lastUpdated":
+        return None
+    if modifier in _MODIFIER_RANKS:
+        return _MODIFIER_RANKS[modifier]
+    if code in WORDS:
+        return 3
+    kinds = {p.type for p in _definitions(code)}
+    return min((_RANKS.get(kind, 5) for kind in kinds), default=None)
+
+
+@cache
+def _definitions(code: str) -> tuple[SearchParameter, ...]:
+    return tuple(p for p in all_parameters() if p.code == code)
+
+
+def clause(
+    scope: Scope,
+    types: tuple[str, ...],
+    name: str,
+    value: str,
+    root: NamedFromClause,
+    *,
+    correlated: bool = False,
+) -> ColumnElement[bool]:
+    """The condition of one criterion (raises UnknownParameter, SearchError, SearchValueError)."""
+    if name.startswith("_has:"):
+        return _reverse_chain(scope, types, name, value, root)
+    head, dot, rest = name.partition(".")
+    code, _, modifier_text = head.partition(":")
+    modifier = modifier_text or None
+    if dot:
+        return _chain(scope, types, name, code, modifier, rest, value, root)
+    if code == "_id":
+        return _id(root, modifier, value)
+    if code == "_lastUpdated":
+        return _last_updated(root, modifier, value)
+    kind, having = parameter_kind(types, code, name)
+    target = Target(having, code, parameter_pids(scope, having, code), root, scope.base, correlated)
+    if modifier == "missing":
+        return missing(kind, target, value)
+    type_modifier = kind == "reference" and modifier is not None and is_resource_type(modifier)
+    if modifier is not None and modifier not in MODIFIERS[kind] and not type_modifier:
+        raise SearchValueError(f"the modifier ':{modifier}' is not supported on {kind} parameters")
+    return BUILDERS[kind](target, modifier, value)
+
+
+def parameter_kind(types: tuple[str, ...], code: str, name: str) -> tuple[str, tuple[str, ...]]:
+    """The kind of builder a parameter needs, and the searched types that define it."""
+    definitions = {t: parameters_for(t)[code] for t in types if code in parameters_for(t)}
+    if not definitions:
+        raise UnknownParameter(name)
+    kinds = {definition.type for definition in definitions.values()}
+    if len(kinds) > 1:
+        raise SearchError(name, f"'{code}' has different types in the searched resource types")
+    kind = kinds.pop()
+    if code in WORDS:
+        kind = "words"
+    elif kind not in BUILDERS or all(d.expression is None for d in definitions.values()):
+        raise UnknownParameter(name)
+    return kind, tuple(definitions)
+
+
+def parameter_pids(scope: Scope, types: tuple[str, ...], code: str) -> tuple[int, ...]:
+    pids = tuple(pid for pid in (scope.params.find(t, code) for t in types) if pid is not None)
+    if not pids:
+        raise UnknownParameter(code)
+    return pids
+
+
+def _constant(modifier: str, value: str, present: bool) -> ColumnElement[bool]:
+    if modifier != "missing" or value not in ("true", "false"):
+        raise SearchValueError(f"the modifier ':{modifier}' is not supported here")
+    return true() if (value == "false") == present else false()
+
+
+def _id(root: NamedFromClause, modifier: str | None, value: str) -> ColumnElement[bool]:
+    if modifier not in (None, "not"):
+        return _constant(modifier, value, present=True)
+    found = root.c.id.in_([unescape(v) for v in values_of(value)])
+    return not_(found) if modifier == "not" else found
+
+
+def _last_updated(root: NamedFromClause, modifier: str | None, value: str) -> ColumnElement[bool]:
+    if modifier is not None:
+        return _constant(modifier, value, present=True)
+    column = root.c.last_updated
+    return or_(*(range_condition(column, column, *date_search_range(v)) for v in values_of(value)))
+
+
+def _chain(
+    scope: Scope,
+    types: tuple[str, ...],
+    name: str,
+    code: str,
+    modifier: str | None,
+    rest: str,
+    value: str,
+    root: NamedFromClause,
+) -> ColumnElement[bool]:
+    """``code[:Type].rest``: the reference ``code`` points to a resource matching ``rest``."""
+    kind, having = parameter_kind(types, code, name)
+    if kind != "reference":
+        raise SearchValueError(f"'{code}' is not a reference parameter and cannot be chained")
+    if modifier is not None and not is_resource_type(modifier):
+        raise SearchValueError(f"'{modifier}' is not a resource type")
+    targets = (
+        [modifier]
+        if modifier is not None
+        else sorted({t for h in having for t in parameters_for(h)[code].target if is_resource_type(t)})
+    )
+    table = idx_reference
+    pids = pid_in(table, parameter_pids(scope, having, code))
+    local = local_reference(table.c.url, scope.base)
+    branches = []
+    for target_type in targets:
+        alias = resources.alias()
+        try:
+            inner = clause(scope, (target_type,), rest, value, alias)
+        except UnknownParameter:
+            continue
+        ids = select(alias.c.id).where(
+            alias.c.resource_type == target_type, alias.c.deleted == false(), inner
+        )
+        branches.append(
+            select(table.c.rid).where(
+                pids, table.c.target_type == target_type, table.c.target_id.in_(ids), local
+            )
+        )
+    if not branches:
+        raise UnknownParameter(name)
+    # One branch per target type, united: each can become a semi-join (an OR of sub-selects cannot).
+    return root.c.rid.in_(branches[0] if len(branches) == 1 else union_all(*branches))
+
+
+def _reverse_chain(
+    scope: Scope, types: tuple[str, ...], name: str, value: str, root: NamedFromClause
+) -> ColumnElement[bool]:
+    """``_has:Type:ref:rest``: some ``Type`` matching ``rest`` points here with its reference ``ref``."""
+    parts = name.split(":", 3)
+    if len(parts) != 4 or not all(parts[1:]):
+        raise SearchValueError("_has takes the form _has:Type:reference:parameter")
+    _, source_type, reference, rest = parts
+    if not is_resource_type(source_type):
+        raise SearchValueError(f"'{source_type}' is not a resource type")
+    kind, _ = parameter_kind((source_type,), reference, name)
+    if kind != "reference":
+        raise SearchValueError(f"'{reference}' is not a reference parameter of {source_type}")
+    alias = resources.alias()
+    inner = clause(scope, (source_type,), rest, value, alias)
+    sources = select(alias.c.rid).where(
+        alias.c.resource_type == source_type, alias.c.deleted == false(), inner
+    )
+    table = idx_reference
+    targets = select(table.c.target_id).where(
+        pid_in(table, parameter_pids(scope, (source_type,), reference)),
+        local_reference(table.c.url, scope.base),
+        table.c.rid.in_(sources),
+    )
+    if len(types) == 1:
+        return root.c.id.in_(targets.where(table.c.target_type == types[0]))
+    typed = targets.add_columns(table.c.target_type).where(table.c.target_type.in_(types))
+    return tuple_(root.c.id, root.c.resource_type).in_(typed)

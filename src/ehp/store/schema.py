@@ -40,6 +40,7 @@ resources = Table(
     UniqueConstraint("resource_type", "id", name="uq_resources_type_id"),
 )
 Index("ix_resources_type_updated", resources.c.resource_type, resources.c.last_updated)
+Index("ix_resources_type_rid", resources.c.resource_type, resources.c.rid)
 
 resource_versions = Table(
     "resource_versions",
@@ -86,7 +87,14 @@ idx_token = _index_table(
 Index("ix_idx_token_value", idx_token.c.pid, idx_token.c.code, idx_token.c.system)
 
 idx_token_text = _index_table("idx_token_text", Column("text", Text, nullable=False))
-Index("ix_idx_token_text_value", idx_token_text.c.pid, idx_token_text.c.text)
+# Prefix searches compare bytes (``~>=~``/``~<~`` on PostgreSQL), which needs text_pattern_ops.
+_PATTERN = "text_pattern_ops"
+Index(
+    "ix_idx_token_text_value",
+    idx_token_text.c.pid,
+    idx_token_text.c.text,
+    postgresql_ops={"text": _PATTERN},
+)
 
 idx_identifier_type = _index_table(
     "idx_identifier_type",
@@ -99,7 +107,7 @@ Index("ix_idx_identifier_type_value", idx_identifier_type.c.pid, idx_identifier_
 idx_string = _index_table(
     "idx_string", Column("norm", Text, nullable=False), Column("exact", Text, nullable=False)
 )
-Index("ix_idx_string_value", idx_string.c.pid, idx_string.c.norm)
+Index("ix_idx_string_value", idx_string.c.pid, idx_string.c.norm, postgresql_ops={"norm": _PATTERN})
 
 idx_date = _index_table(
     "idx_date", Column("low", BigInteger, nullable=False), Column("high", BigInteger, nullable=False)
@@ -138,7 +146,23 @@ idx_reference_identifier = _index_table(
 Index("ix_idx_reference_identifier_value", idx_reference_identifier.c.pid, idx_reference_identifier.c.value)
 
 idx_uri = _index_table("idx_uri", Column("uri", Text, nullable=False))
-Index("ix_idx_uri_value", idx_uri.c.pid, idx_uri.c.uri)
+Index("ix_idx_uri_value", idx_uri.c.pid, idx_uri.c.uri, postgresql_ops={"uri": _PATTERN})
+
+idx_composite = _index_table(
+    "idx_composite",
+    Column("elem", Integer, nullable=False),
+    Column("comp", Integer, nullable=False),
+    Column("system", Text, nullable=True),
+    Column("code", Text, nullable=True),
+    Column("low", Float, nullable=True),
+    Column("high", Float, nullable=True),
+)
+"""Composite parameters: one row per component value, ``elem`` numbering the element it belongs to."""
+Index("ix_idx_composite_value", idx_composite.c.pid, idx_composite.c.comp, idx_composite.c.code)
+
+idx_word = _index_table("idx_word", Column("word", Text, nullable=False))
+"""``_text`` and ``_content``: the distinct normalised words of a resource."""
+Index("ix_idx_word_value", idx_word.c.pid, idx_word.c.word, postgresql_ops={"word": _PATTERN})
 
 INDEX_TABLES: dict[str, Table] = {
     "tokens": idx_token,
@@ -151,6 +175,8 @@ INDEX_TABLES: dict[str, Table] = {
     "references": idx_reference,
     "reference_identifiers": idx_reference_identifier,
     "uris": idx_uri,
+    "composites": idx_composite,
+    "words": idx_word,
 }
 """Index table per field of ``ehp.search.extract.IndexRows``."""
 

@@ -10,7 +10,9 @@ from ehp.api.call import Call
 from ehp.api.messages import FhirResponse
 from ehp.fhir.definitions import resource_types
 from ehp.fhir.jsonio import dumps
-from ehp.search.parameters import parameters_for
+from ehp.search.compartments import compartment_types, compartment_url
+from ehp.search.criteria import MODIFIERS
+from ehp.search.parameters import SearchParameter, parameters_for
 
 INSTANCE_INTERACTIONS = {
     ("GET", "instance"): "read",
@@ -23,7 +25,47 @@ INSTANCE_INTERACTIONS = {
     ("POST", "type"): "create",
     ("GET", "type"): "search-type",
 }
-SUPPORTED_SEARCH_TYPES = frozenset({"token", "string", "reference", "date", "number", "quantity", "uri"})
+SEARCH_TYPES = frozenset(MODIFIERS) - {"words"}
+WORDS = frozenset({"_text", "_content"})
+STORE_COLUMNS = {"_id": "token", "_lastUpdated": "date"}
+SYSTEM_PARAMETERS = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source", "_content", "_type")
+RESULT_DOCUMENTATION = (
+    "Result parameters: _sort (several keys, -descending), _count, _total (none, estimate, accurate), "
+    "_summary (true, text, data, count, false), _elements, _include and _revinclude (with :iterate and *), "
+    "chains (ref.param, ref:Type.param, any depth) and _has (nested). "
+    "Prefer: handling=strict makes unknown parameters an error (400) instead of being ignored and reported."
+)
+
+
+def _search_param(code: str, parameter: SearchParameter) -> dict[str, str] | None:
+    """The searchParam entry of a parameter that really works, with its modifiers; None for the others."""
+    if code in WORDS:
+        kind = "words"
+    elif code in STORE_COLUMNS:
+        kind = STORE_COLUMNS[code]
+    elif parameter.type in SEARCH_TYPES and parameter.expression is not None:
+        kind = parameter.type
+    else:
+        return None
+    modifiers = [m for m in MODIFIERS[kind] if code not in STORE_COLUMNS or m == "missing"]
+    if code == "_id":
+        modifiers.append("not")
+    text = f"modifiers: {', '.join(':' + m for m in modifiers)}" if modifiers else "no modifiers"
+    if parameter.type in ("date", "number", "quantity"):
+        text += "; prefixes: eq, ne, gt, lt, ge, le, sa, eb, ap"
+    return {"name": code, "definition": parameter.url, "type": parameter.type, "documentation": text}
+
+
+@cache
+def _revincludes() -> dict[str, list[str]]:
+    """Target resource type → the ``Source:parameter`` references that can point to it."""
+    found: dict[str, list[str]] = {}
+    for source in sorted(resource_types()):
+        for code, parameter in parameters_for(source).items():
+            if parameter.type == "reference":
+                for target in parameter.target:
+                    found.setdefault(target, []).append(f"{source}:{code}")
+    return found
 
 
 def capabilities(call: Call) -> FhirResponse:
@@ -54,10 +96,15 @@ def _statement(base: str, role: str, routes: tuple[tuple[str, str, str | None], 
                 "conditionalRead": "full-support",
                 "conditionalUpdate": ("PUT", "type") in keys,
                 "conditionalDelete": "single" if ("DELETE", "type") in keys else "not-supported",
+                "searchInclude": [
+                    "*",
+                    *(f"{resource_type}:{c}" for c, p in sorted(params.items()) if p.type == "reference"),
+                ],
+                "searchRevInclude": ["*", *_revincludes().get(resource_type, [])],
                 "searchParam": [
-                    {"name": code, "definition": p.url, "type": p.type}
+                    entry
                     for code, p in sorted(params.items())
-                    if p.type in SUPPORTED_SEARCH_TYPES
+                    if (entry := _search_param(code, p)) is not None
                 ],
                 "operation": [
                     {"name": op, "definition": f"http://hl7.org/fhir/OperationDefinition/Resource-{op}"}
@@ -68,6 +115,15 @@ def _statement(base: str, role: str, routes: tuple[tuple[str, str, str | None], 
     system = [{"code": "transaction"}, {"code": "batch"}]
     if ("GET", "system-history") in keys:
         system.append({"code": "history-system"})
+    if ("GET", "base") in keys:
+        system.append({"code": "search-system"})
+    patient = parameters_for("Patient")
+    system_parameters = [
+        {"name": "_type", "type": "token", "documentation": "resource types searched, comma-separated"}
+        if code == "_type"
+        else _search_param(code, patient[code])
+        for code in SYSTEM_PARAMETERS
+    ]
     statement = {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -82,6 +138,17 @@ def _statement(base: str, role: str, routes: tuple[tuple[str, str, str | None], 
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
         "patchFormat": ["application/json-patch+json"],
-        "rest": [{"mode": "server", "resource": resources, "interaction": system}],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": RESULT_DOCUMENTATION,
+                "resource": resources,
+                "interaction": system,
+                "searchParam": system_parameters,
+                "compartment": [compartment_url(code) for code in compartment_types()]
+                if ("GET", "compartment") in keys
+                else [],
+            }
+        ],
     }
     return dumps(statement)

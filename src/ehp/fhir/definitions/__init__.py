@@ -1,6 +1,6 @@
 """The FHIR R4 definitions the server runs from: compact tables derived from the official package.
 
-The tables (``structure.json.gz``, ``terminology.json.gz``) are written by
+The tables (``structure.json.gz``, ``terminology.json.gz``, ``summary.json.gz``) are written by
 ``scripts/derive_fhir_tables.py`` and committed; they are read once, on first use.
 """
 
@@ -116,6 +116,13 @@ def value_set_codes(url: str) -> Mapping[str, frozenset[str]] | None:
     if systems is None:
         return None
     return MappingProxyType({system: frozenset(codes) for system, codes in systems.items()})
+
+
+@cache
+def summary_elements() -> Mapping[str, frozenset[str]]:
+    """Resource type or BackboneElement path → its child elements marked ``isSummary``."""
+    table = _load("summary.json.gz")
+    return MappingProxyType({context: frozenset(names) for context, names in table.items()})
 
 
 def skipped_value_sets() -> Mapping[str, str]:
