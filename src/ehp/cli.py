@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import time
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
@@ -15,7 +14,7 @@ import typer
 import uvicorn
 
 from ehp.api.app import create_app
-from ehp.api.service import FhirService
+from ehp.bench.search_bench import bench_search
 from ehp.bench.servers import DEFAULT_POSTGRES_ADMIN
 from ehp.bench.store_bench import (
     StoreBenchConfig,
@@ -24,11 +23,13 @@ from ehp.bench.store_bench import (
     format_results,
     summary_json,
 )
-from ehp.demo import load_examples
-from ehp.fhir.package import examples_package_dir
+from ehp.demo import demo_hints, prepare_demo
+from ehp.registry.commands import register as register_registry_commands
 from ehp.security.cli import audit_app, client_app
 from ehp.security.cli import token as security_token
 from ehp.store.database import DatabaseUrlError, migrate, open_engine
+from ehp.synth.commands import load as load_command
+from ehp.synth.commands import synth as synth_command
 
 app = typer.Typer(help="EHP: the electronic health passport platform (HL7 FHIR R4).", no_args_is_help=True)
 
@@ -102,28 +103,23 @@ def demo(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
 ) -> None:
-    """Start a demo server on an embedded SQLite store, loading demo data the first time."""
+    """Start a demo server on an embedded SQLite store, generating a synthetic region the first time."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    database = f"sqlite:///{folder.resolve() / 'ehp.db'}"
+    database = prepare_demo(folder)
     application = create_app(database, role="node", auth="none")
-    service: FhirService = application.state.service
-    marker = folder / ".loaded"
-    base = f"http://{host}:{port}/fhir"
-    if not marker.exists():
-        started = time.monotonic()
-        files = sorted(p for p in examples_package_dir().glob("*.json") if p.name != "package.json")
-        loaded, refused = load_examples(service, files, base)
-        marker.write_text(f"{loaded} loaded, {refused} refused\n")
-        typer.echo(f"loaded {loaded} resources ({refused} refused) in {time.monotonic() - started:.0f}s")
-    typer.echo(f"\nEHP demo: FHIR R4 at {base}  (no login: authentication is off in the demo)")
-    typer.echo(f"  try: curl '{base}/Patient?name=peter'   or   curl {base}/metadata\n")
+    typer.echo("\n" + "\n".join(demo_hints(folder, f"http://{host}:{port}/fhir")) + "\n")
     uvicorn.run(application, host=host, port=port, access_log=False, log_level="warning")
+
+
+app.command()(synth_command)
+app.command()(load_command)
 
 
 bench_app = typer.Typer(
     help="Reproducible benchmarks (figures go to docs/benchmarks.md).", no_args_is_help=True
 )
 app.add_typer(bench_app, name="bench")
+bench_app.command("search")(bench_search)
 
 
 @bench_app.command("store")
@@ -162,6 +158,7 @@ def bench_store(
 app.command("token")(security_token)
 app.add_typer(audit_app, name="audit")
 app.add_typer(client_app, name="client")
+register_registry_commands(app)
 
 
 if __name__ == "__main__":

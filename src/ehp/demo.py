@@ -1,41 +1,81 @@
 """``ehp demo``: a working server on an embedded SQLite store, filled on first start.
 
-Until the synthetic country generator exists, the demo store is filled with the official FHIR R4
-example resources (patients, observations, encounters, conformance resources...), loaded through
-the same service the HTTP API uses, so everything in it passed validation.
+The first start generates a small synthetic region (:data:`DEMO_PEOPLE` people of
+:data:`DEMO_REGION`: its polyclinics, hospitals and staff, and its people's lifelong records) into
+``FOLDER/synth`` and loads it straight into the store, in process. Both steps resume if the first
+start is interrupted; later starts find everything loaded and serve at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from rich.progress import track
+import orjson
 
-from ehp.api.messages import FhirRequest
-from ehp.api.service import FhirService
-from ehp.context import SYSTEM_CONTEXT
-from ehp.fhir.jsonio import JsonError, loads
+from ehp.registry.iin import IIN_SYSTEM
+from ehp.synth.generator import SynthConfig, read_manifest, synthesize
+from ehp.synth.loader import load_database
+
+DEMO_PEOPLE = 2000
+DEMO_REGION = "astana"
+DEMO_SEED = 1
 
 
-def load_examples(service: FhirService, files: Iterable[Path], base: str) -> tuple[int, int]:
-    """PUT every example resource; returns (loaded, refused)."""
-    loaded = refused = 0
-    for path in track(list(files), description="Loading the FHIR R4 examples"):
-        try:
-            resource = loads(path.read_bytes())
-        except JsonError:
-            refused += 1
-            continue
-        if not isinstance(resource, dict) or "id" not in resource or "resourceType" not in resource:
-            refused += 1
-            continue
-        request = FhirRequest.from_url(
-            "PUT", f"{resource['resourceType']}/{resource['id']}", resource=resource
-        )
-        response = service.handle(SYSTEM_CONTEXT, request, base)
-        if response.status in (200, 201):
-            loaded += 1
-        else:
-            refused += 1
-    return loaded, refused
+def prepare_demo(folder: Path, *, show_progress: bool = True) -> str:
+    """Generate and load the demo region into ``folder`` unless done already; returns the database URL."""
+    synth = folder / "synth"
+    config = SynthConfig(people=DEMO_PEOPLE, seed=DEMO_SEED, regions=(DEMO_REGION,))
+    try:
+        manifest = read_manifest(synth)
+        wanted = (config.people, config.seed, list(config.regions or ()))
+        current = (manifest["people"], manifest["seed"], manifest["regions"]) == wanted
+    except ValueError:
+        current = False
+    if not current:
+        synthesize(config, synth, "bundles", show_progress=show_progress)
+    store = folder.resolve() / "ehp.db"
+    if not store.exists():  # a new store: what an earlier one had loaded is not in it
+        for progress in synth.glob(".load-progress-*"):
+            progress.unlink()
+    database = f"sqlite:///{store}"
+    load_database(synth, database, show_progress=show_progress)
+    return database
+
+
+def demo_hints(folder: Path, base: str) -> list[str]:
+    """What to try against the demo server, with a real patient of the generated region."""
+    patient = _first_patient(folder / "synth")
+    hints = [
+        f"EHP demo: FHIR R4 at {base}  (no login: authentication is off in the demo)",
+        f"A synthetic region of {DEMO_PEOPLE} people of {DEMO_REGION} with lifelong records. Try:",
+        f"  curl '{base}/Patient?_count=5'",
+        f"  curl '{base}/Condition?code=http://hl7.org/fhir/sid/icd-10|I10&_count=5'",
+        f"  curl '{base}/Organization?_count=20'",
+    ]
+    if patient is not None:
+        identifier = next(i["value"] for i in patient["identifier"] if i["system"] == IIN_SYSTEM)
+        hints += [
+            f"  curl '{base}/Patient?identifier={IIN_SYSTEM}|{identifier}'",
+            f"  curl '{base}/Encounter?subject=Patient/{patient['id']}'",
+            f"  curl '{base}/Immunization?patient=Patient/{patient['id']}'",
+        ]
+    hints.append(f"  curl {base}/metadata")
+    return hints
+
+
+def _first_patient(synth: Path) -> dict[str, Any] | None:
+    """The first living adult Patient of the generated set (read from the start of its first file)."""
+    for name in read_manifest(synth)["files"]:
+        with (synth / name).open("rb") as handle:
+            for line in handle:
+                for entry in orjson.loads(line).get("entry", []):
+                    resource = entry["resource"]
+                    if (
+                        resource["resourceType"] == "Patient"
+                        and "deceasedDateTime" not in resource
+                        and resource["birthDate"] < "1990"
+                    ):
+                        found: dict[str, Any] = resource
+                        return found
+    return None

@@ -22,6 +22,7 @@ from ehp.context import RequestContext, development_context
 from ehp.fhir.definitions import resource_types
 from ehp.fhir.jsonio import dumps, dumps_pretty, loads
 from ehp.fhir.validation import warm_up
+from ehp.registry.rules import registry_rules
 from ehp.search.compiled import compile_stats
 from ehp.search.parameters import parameters_for
 from ehp.security.authenticator import Authenticator, IssuerSettings
@@ -129,7 +130,7 @@ def create_app(
     register_search_parameters(store)
     warm_up()
     compile_stats()
-    service = FhirService(store, Settings(role=role))
+    service = FhirService(store, Settings(role=role), registry_rules())
     authenticator: Authenticator | None = None
     if auth == "none":
         log.warning(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ehp.api.interactions import bundle, create, delete, history, patch, read, search, update, validate
 from ehp.api.interactions.capabilities import capabilities
+from ehp.api.registry_routes import registry_routes
 from ehp.api.routing import Route
 
 
@@ -11,6 +12,8 @@ def build_routes() -> list[Route]:
     return [
         Route("GET", "metadata", capabilities, "none", inline=True),
         Route("POST", "base", bundle.batch_or_transaction, "none"),
+        Route("GET", "base", search.search_system, "read"),
+        Route("POST", "system-search", search.search_system_post, "read"),
         Route("GET", "system-history", history.system_history, "read"),
         Route("GET", "type", search.search_type, "read"),
         Route("POST", "type-search", search.search_type_post, "read"),
@@ -25,7 +28,10 @@ def build_routes() -> list[Route]:
         Route("DELETE", "instance", delete.delete, "write"),
         Route("GET", "instance-history", history.instance_history, "read"),
         Route("GET", "version", read.vread, "read", inline=True),
+        Route("GET", "compartment", search.search_compartment, "read"),
+        Route("POST", "compartment-search", search.search_compartment_post, "read"),
         Route("POST", "system-op", validate.validate, "none", operation="validate"),
         Route("POST", "type-op", validate.validate, "none", operation="validate"),
         Route("POST", "instance-op", validate.validate, "none", operation="validate"),
+        *registry_routes(),
     ]

@@ -1,0 +1,1 @@
+"""National registries: citizens by IIN, organisations, practitioners, attachment."""
