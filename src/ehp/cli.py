@@ -23,6 +23,7 @@ from ehp.bench.store_bench import (
     format_results,
     summary_json,
 )
+from ehp.bench.suite import SuiteConfig, run_suite
 from ehp.demo import demo_hints, prepare_demo
 from ehp.registry.commands import register as register_registry_commands
 from ehp.security.cli import audit_app, client_app
@@ -115,10 +116,51 @@ app.command()(synth_command)
 app.command()(load_command)
 
 
-bench_app = typer.Typer(
-    help="Reproducible benchmarks (figures go to docs/benchmarks.md).", no_args_is_help=True
-)
+bench_app = typer.Typer(help="Reproducible benchmarks (figures go to docs/benchmarks.md).")
 app.add_typer(bench_app, name="bench")
+
+
+@bench_app.callback(invoke_without_command=True)
+def bench_suite(
+    context: typer.Context,
+    quick: Annotated[bool, typer.Option(help="A small smoke run (100 people).")] = False,
+    people: Annotated[int | None, typer.Option(help="Synthetic population size (default 10,000).")] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="Measure this empty database (default: a temporary SQLite file and a throwaway "
+            "PostgreSQL one).",
+        ),
+    ] = None,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Also write the results as JSON here.")
+    ] = None,
+    postgres_admin: Annotated[
+        str, typer.Option(help="Admin URL used to create the throwaway PostgreSQL database.")
+    ] = DEFAULT_POSTGRES_ADMIN,
+    clients: Annotated[int | None, typer.Option(help="Concurrent client processes.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Server worker processes.")] = None,
+) -> None:
+    """The suite on a synthetic country: ingest, read by id and searches, each with a raw-SQL floor.
+
+    Without a subcommand it runs the suite; the subcommands measure one area in more depth.
+    """
+    if context.invoked_subcommand is not None:
+        return
+    config = SuiteConfig.quick() if quick else SuiteConfig()
+    config = replace(
+        config,
+        people=people or config.people,
+        clients=clients or config.clients,
+        workers=workers or config.workers,
+    )
+    run = run_suite(config, database, postgres_admin, progress=typer.echo)
+    typer.echo(run.table())
+    if json_file is not None:
+        json_file.write_bytes(run.as_json())
+
+
 bench_app.command("search")(bench_search)
 
 

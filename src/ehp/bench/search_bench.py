@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from ehp.api.app import register_search_parameters
 from ehp.bench.load import Job, run_load
 from ehp.bench.servers import DEFAULT_POSTGRES_ADMIN, BenchServer
-from ehp.bench.store_bench import backend_databases
+from ehp.bench.store_bench import backend_databases, percentile_ms
 from ehp.context import RequestContext
 from ehp.search.engine import count_statement, page_statement, prepare
 from ehp.search.query import Scope
@@ -251,11 +251,6 @@ def _searches(config: SearchBenchConfig) -> dict[str, Search]:
     }
 
 
-def _percentile(samples: list[float], share: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000 if ordered else 0.0
-
-
 def _explain(engine: Engine, store: Store, resource_type: str, query: list[tuple[str, str]]) -> str:
     """EXPLAIN ANALYZE of the page query the server runs for this search (PostgreSQL)."""
     scope = Scope(store.params, "http://bench/fhir")
@@ -304,8 +299,8 @@ def bench_backend(backend: str, database: str, config: SearchBenchConfig, log: P
                     query=f"{example_type}?{urlencode(example)}",
                     requests=len(outcomes),
                     per_second=round(len(outcomes) / wall, 1),
-                    p50_ms=round(_percentile(latencies, 0.5), 2),
-                    p99_ms=round(_percentile(latencies, 0.99), 2),
+                    p50_ms=round(percentile_ms(latencies, 0.5), 2),
+                    p99_ms=round(percentile_ms(latencies, 0.99), 2),
                     mean_results=round(sum(sizes) / len(sizes), 2),
                 )
                 if backend == "postgresql":

@@ -65,7 +65,7 @@ class BackendResult:
         return {"backend": self.backend, "figures": [asdict(f) for f in self.figures]}
 
 
-def _percentile(samples: list[float], share: float) -> float:
+def percentile_ms(samples: list[float], share: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000 if ordered else 0.0
 
@@ -152,8 +152,8 @@ def _measure(
         count=count,
         seconds=round(seconds, 3),
         per_second=round(count / seconds, 1),
-        p50_ms=round(_percentile(latencies, 0.5), 2),
-        p99_ms=round(_percentile(latencies, 0.99), 2),
+        p50_ms=round(percentile_ms(latencies, 0.5), 2),
+        p99_ms=round(percentile_ms(latencies, 0.99), 2),
         server_cpu_us=round(cpu / count * 1e6, 1),
     )
     return figure, outcomes
@@ -189,7 +189,14 @@ def bench_backend(backend: str, database: str, config: StoreBenchConfig, log: Pa
             _measure(server, "read by id (reads/s)", config.reads, reads, config.clients, {})[0]
         )
 
-    floor_write, floor_read = _raw_floor(database, bundles, targets)
+    rows = [
+        (f"{entry['resource']['resourceType']}/{uuid.uuid4()}", orjson.dumps(entry["resource"]))
+        for bundle in bundles
+        for entry in bundle["entry"]
+    ]
+    keys = [rows[i % len(rows)][0] for i in range(len(targets))]
+    floor_write, floor_reads = raw_floor(database, rows, keys)
+    floor_read = len(floor_reads) / sum(floor_reads)
     result.figures[0].floor_per_second = round(floor_write, 1)
     result.figures[0].ratio_to_floor = round(floor_write / result.figures[0].per_second, 2)
     result.figures[2].floor_per_second = round(floor_read, 1)
@@ -197,13 +204,9 @@ def bench_backend(backend: str, database: str, config: StoreBenchConfig, log: Pa
     return result
 
 
-def _raw_floor(database: str, bundles: list[dict[str, Any]], targets: list[str]) -> tuple[float, float]:
-    """The same resources written as plain rows (COPY / executemany) and read by primary key."""
-    rows = [
-        (f"{entry['resource']['resourceType']}/{uuid.uuid4()}", orjson.dumps(entry["resource"]))
-        for bundle in bundles
-        for entry in bundle["entry"]
-    ]
+def raw_floor(database: str, rows: list[tuple[str, bytes]], keys: list[str]) -> tuple[float, list[float]]:
+    """The rows written with plain SQL (COPY / executemany, one transaction), then ``keys`` read back
+    by primary key: the write rate and the seconds of each read."""
     engine = open_engine(database, pool_size=1)
     try:
         with engine.connect() as connection:
@@ -223,18 +226,18 @@ def _raw_floor(database: str, bundles: list[dict[str, Any]], targets: list[str])
                 raw.executemany("INSERT INTO bench_floor (id, content) VALUES (?, ?)", rows)
                 raw.execute("COMMIT")
             write_seconds = time.perf_counter() - started
-            ids = [rows[i % len(rows)][0] for i in range(len(targets))]
             marker = "%s" if engine.dialect.name == "postgresql" else "?"
             query = f"SELECT content FROM bench_floor WHERE id = {marker}"
-            started = time.perf_counter()
-            for row_id in ids:
-                raw.execute(query, (row_id,)).fetchone()
-            read_seconds = time.perf_counter() - started
+            reads = []
+            for key in keys:
+                started = time.perf_counter()
+                raw.execute(query, (key,)).fetchone()
+                reads.append(time.perf_counter() - started)
             raw.execute("DROP TABLE bench_floor")
             raw.commit()
     finally:
         engine.dispose()
-    return len(rows) / write_seconds, len(ids) / read_seconds
+    return len(rows) / write_seconds, reads
 
 
 @contextmanager
