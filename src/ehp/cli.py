@@ -14,8 +14,16 @@ import typer
 import uvicorn
 
 from ehp.api.app import create_app
+from ehp.bench.options import (
+    DEFAULT_POSTGRES_ADMIN,
+    BenchDatabaseOption,
+    ClientsOption,
+    JsonOption,
+    PostgresAdminOption,
+    QuickOption,
+    WorkersOption,
+)
 from ehp.bench.search_bench import bench_search
-from ehp.bench.servers import DEFAULT_POSTGRES_ADMIN
 from ehp.bench.store_bench import (
     StoreBenchConfig,
     backend_databases,
@@ -123,28 +131,18 @@ app.add_typer(bench_app, name="bench")
 @bench_app.callback(invoke_without_command=True)
 def bench_suite(
     context: typer.Context,
-    quick: Annotated[bool, typer.Option(help="A small smoke run (100 people).")] = False,
+    quick: QuickOption = False,
     people: Annotated[int | None, typer.Option(help="Synthetic population size (default 10,000).")] = None,
-    database: Annotated[
-        str | None,
-        typer.Option(
-            "--database",
-            help="Measure this empty database (default: a temporary SQLite file and a throwaway "
-            "PostgreSQL one).",
-        ),
-    ] = None,
-    json_file: Annotated[
-        Path | None, typer.Option("--json", help="Also write the results as JSON here.")
-    ] = None,
-    postgres_admin: Annotated[
-        str, typer.Option(help="Admin URL used to create the throwaway PostgreSQL database.")
-    ] = DEFAULT_POSTGRES_ADMIN,
-    clients: Annotated[int | None, typer.Option(help="Concurrent client processes.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Server worker processes.")] = None,
+    database: BenchDatabaseOption = None,
+    json_file: JsonOption = None,
+    postgres_admin: PostgresAdminOption = DEFAULT_POSTGRES_ADMIN,
+    clients: ClientsOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """The suite on a synthetic country: ingest, read by id and searches, each with a raw-SQL floor.
 
-    Without a subcommand it runs the suite; the subcommands measure one area in more depth.
+    Without a subcommand it runs the suite (``--quick``: 100 people); the subcommands measure one
+    area in more depth.
     """
     if context.invoked_subcommand is not None:
         return
@@ -166,22 +164,12 @@ bench_app.command("search")(bench_search)
 
 @bench_app.command("store")
 def bench_store(
-    database: Annotated[
-        str | None,
-        typer.Option(
-            "--database",
-            help="Measure this database (default: a temporary SQLite file and a throwaway PostgreSQL one).",
-        ),
-    ] = None,
-    quick: Annotated[bool, typer.Option(help="A small smoke run.")] = False,
-    json_file: Annotated[
-        Path | None, typer.Option("--json", help="Also write the results as JSON here.")
-    ] = None,
-    postgres_admin: Annotated[
-        str, typer.Option(help="Admin URL used to create the throwaway PostgreSQL database.")
-    ] = DEFAULT_POSTGRES_ADMIN,
-    clients: Annotated[int | None, typer.Option(help="Concurrent client threads.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Server worker processes.")] = None,
+    database: BenchDatabaseOption = None,
+    quick: QuickOption = False,
+    json_file: JsonOption = None,
+    postgres_admin: PostgresAdminOption = DEFAULT_POSTGRES_ADMIN,
+    clients: ClientsOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Ingest (transaction bundles), create and read-by-id throughput, with ratios to a raw-SQL floor."""
     config = StoreBenchConfig.quick() if quick else StoreBenchConfig()

@@ -28,7 +28,16 @@ from sqlalchemy import Engine
 
 from ehp.api.app import register_search_parameters
 from ehp.bench.load import Job, run_load
-from ehp.bench.servers import DEFAULT_POSTGRES_ADMIN, BenchServer
+from ehp.bench.options import (
+    DEFAULT_POSTGRES_ADMIN,
+    BenchDatabaseOption,
+    ClientsOption,
+    JsonOption,
+    PostgresAdminOption,
+    QuickOption,
+    WorkersOption,
+)
+from ehp.bench.servers import BenchServer
 from ehp.bench.store_bench import backend_databases, percentile_ms
 from ehp.context import RequestContext
 from ehp.search.engine import count_statement, page_statement, prepare
@@ -345,28 +354,17 @@ def summary_json(results: list[SearchBenchResult], config: SearchBenchConfig) ->
 
 
 def bench_search(
-    database: Annotated[
-        str | None,
-        typer.Option(
-            "--database",
-            help="Measure this empty database (default: a temporary SQLite file and a throwaway "
-            "PostgreSQL one).",
-        ),
-    ] = None,
+    database: BenchDatabaseOption = None,
     patients: Annotated[
         int | None, typer.Option(help="Population size (about 16 resources per patient).")
     ] = None,
     requests: Annotated[int | None, typer.Option(help="Requests per search.")] = None,
-    quick: Annotated[bool, typer.Option(help="A small smoke run.")] = False,
+    quick: QuickOption = False,
     plans: Annotated[bool, typer.Option(help="Print the PostgreSQL EXPLAIN ANALYZE plans in full.")] = False,
-    json_file: Annotated[
-        Path | None, typer.Option("--json", help="Also write the results (plans included) as JSON here.")
-    ] = None,
-    postgres_admin: Annotated[
-        str, typer.Option(help="Admin URL used to create the throwaway PostgreSQL database.")
-    ] = DEFAULT_POSTGRES_ADMIN,
-    clients: Annotated[int | None, typer.Option(help="Concurrent client processes.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Server worker processes.")] = None,
+    json_file: JsonOption = None,
+    postgres_admin: PostgresAdminOption = DEFAULT_POSTGRES_ADMIN,
+    clients: ClientsOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Search latency (p50/p99) and throughput on a synthetic population, with PostgreSQL plans."""
     config = SearchBenchConfig.quick() if quick else SearchBenchConfig()
