@@ -464,7 +464,9 @@ def _has_text(resource_type: str) -> bool:
 # --- _text and _content --------------------------------------------------------------------------
 
 _TAG = re.compile(r"<[^>]*>")
-_SKIPPED_CONTENT = frozenset({"resourceType", "data", "div"})
+_SKIPPED_CONTENT = frozenset({"resourceType", "data", "div", "meta", "id", "system", "reference", "url"})
+"""Keys whose values are for machines, not readers: ``_content`` does not index them (``meta`` and
+``id`` have their own parameters, code systems, references and extension urls are addresses)."""
 
 
 def narrative_text(resource: dict[str, Any]) -> str:
@@ -477,9 +479,10 @@ def narrative_text(resource: dict[str, Any]) -> str:
 
 
 def _string_values(resource: dict[str, Any], limit: int | None = None) -> list[str]:
-    """Every string value of the resource, in document order, but markup, ``resourceType``,
-    base64 data and the extensions of primitives (``_name`` properties); it stops once their
-    length passes ``limit``. Iterative, each key's verdict remembered: keys repeat a lot.
+    """Every string value of the resource, in document order, but markup, the keys of
+    :data:`_SKIPPED_CONTENT`, base64 data and the extensions of primitives (``_name`` properties);
+    it stops once their length passes ``limit``. Iterative, each key's verdict remembered: keys
+    repeat a lot.
     """
     parts: list[str] = []
     size = 0
