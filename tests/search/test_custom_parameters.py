@@ -1,0 +1,234 @@
+"""Custom SearchParameters and ``$reindex``, over HTTP to a server with two worker processes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from ehp.bench.servers import BenchServer
+from tests.conftest import BACKENDS
+from tests.servers import database_url
+
+MAIDEN_NAME = "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName"
+LAB_FLAG = "http://ehp.kz/fhir/StructureDefinition/lab-flag"
+FLAG_SYSTEM = "http://ehp.kz/fhir/CodeSystem/lab-flag"
+STRICT = {"Prefer": "handling=strict"}
+
+MAIDEN_NAME_PARAMETER = {
+    "resourceType": "SearchParameter",
+    "id": "mothers-maiden-name",
+    "url": "http://ehp.kz/fhir/SearchParameter/mothers-maiden-name",
+    "name": "MothersMaidenName",
+    "status": "active",
+    "description": "The mother's maiden name",
+    "code": "mothers-maiden-name",
+    "base": ["Patient"],
+    "type": "string",
+    "expression": f"Patient.extension('{MAIDEN_NAME}').value.ofType(string)",
+}
+LAB_FLAG_PARAMETER = {
+    "resourceType": "SearchParameter",
+    "id": "lab-flag",
+    "url": "http://ehp.kz/fhir/SearchParameter/lab-flag",
+    "name": "LabFlag",
+    "status": "active",
+    "description": "The laboratory's urgency flag",
+    "code": "lab-flag",
+    "base": ["Observation"],
+    "type": "token",
+    "expression": f"Observation.extension('{LAB_FLAG}').value as CodeableConcept",
+}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def two_workers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BenchServer]:
+    """A fresh server of each backend with ``--workers 2``."""
+    backend: str = request.param
+    folder = tmp_path_factory.mktemp(f"custom-{backend}")
+    with database_url(backend, folder) as url, BenchServer(url, folder / "server.log", workers=2) as server:
+        yield server
+
+
+def _patient(identifier: str, maiden_name: str | None) -> dict[str, Any]:
+    patient: dict[str, Any] = {"resourceType": "Patient", "id": identifier, "name": [{"family": identifier}]}
+    if maiden_name is not None:
+        patient["extension"] = [{"url": MAIDEN_NAME, "valueString": maiden_name}]
+    return patient
+
+
+def _observation(identifier: str, flag: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": identifier,
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
+        "extension": [
+            {"url": LAB_FLAG, "valueCodeableConcept": {"coding": [{"system": FLAG_SYSTEM, "code": flag}]}}
+        ],
+    }
+
+
+def _put(base: str, resource: dict[str, Any]) -> httpx.Response:
+    """A PUT on a new connection, so that successive requests reach either worker process."""
+    return httpx.put(f"{base}/{resource['resourceType']}/{resource['id']}", json=resource, timeout=30)
+
+
+def _ids(base: str, query: str, headers: dict[str, str] | None = None) -> list[str]:
+    response = httpx.get(f"{base}/{query}", headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    return sorted(
+        entry["resource"]["id"]
+        for entry in response.json().get("entry", [])
+        if entry["search"]["mode"] == "match"
+    )
+
+
+def _status(parameters: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for part in parameters["parameter"]:
+        value = next(v for k, v in part.items() if k.startswith("value"))
+        if part["name"] in ("type", "parameter"):
+            values.setdefault(part["name"], []).append(value)
+        else:
+            values[part["name"]] = value
+    return values
+
+
+def _reindex(base: str, path: str = "$reindex") -> tuple[str, dict[str, Any]]:
+    started = httpx.post(f"{base}/{path}", timeout=30)
+    assert started.status_code == 202, started.text
+    location = started.headers["Content-Location"]
+    assert location.startswith(f"{base}/$reindex?job=")
+    return location, _status(started.json())
+
+
+def _wait_done(location: str) -> tuple[dict[str, Any], list[float]]:
+    """Poll the job until it is done; its last status and every percentage seen."""
+    seen: list[float] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        response = httpx.get(location, timeout=30)
+        assert response.status_code == 200, response.text
+        status = _status(response.json())
+        if "percent" in status:
+            seen.append(status["percent"])
+        if status["status"] in ("done", "failed"):
+            return status, seen
+        time.sleep(0.2)
+    raise AssertionError(f"the reindex job at {location} did not finish")
+
+
+def test_custom_parameters_take_effect_after_reindex(two_workers: BenchServer) -> None:
+    base = two_workers.base
+    for resource in (
+        _patient("mother-kz", "Ахметова"),
+        _patient("mother-en", "Smith"),
+        _patient("no-extension", None),
+        _observation("urgent", "urgent"),
+        _observation("routine", "routine"),
+    ):
+        assert _put(base, resource).status_code == 201
+    for parameter in (MAIDEN_NAME_PARAMETER, LAB_FLAG_PARAMETER):
+        assert _put(base, parameter).status_code == 201
+
+    # Before a reindex the new parameters are unknown: ignored (all patients), or a 400 when strict.
+    assert _ids(base, "Patient?mothers-maiden-name=ахмет") == ["mother-en", "mother-kz", "no-extension"]
+    refused = httpx.get(f"{base}/Observation?lab-flag=urgent", headers=STRICT)
+    assert refused.status_code == 400 and "lab-flag" in refused.text
+
+    location, started = _reindex(base)
+    assert started["status"] in ("queued", "running")
+    assert sorted(started["type"]) == ["Observation", "Patient"]
+    assert sorted(started["parameter"]) == sorted(
+        p["url"] for p in (MAIDEN_NAME_PARAMETER, LAB_FLAG_PARAMETER)
+    )
+    assert httpx.post(f"{base}/$reindex").status_code == 409, "a second job while one runs"
+    # Written while the job runs, by either worker: indexed for the new parameters too.
+    assert _put(base, _patient("during", "Ахметова-Ким")).status_code == 201
+    assert _put(base, _observation("during", "urgent")).status_code == 201
+
+    done, percentages = _wait_done(location)
+    assert done["status"] == "done", done
+    assert done["processed"] == done["total"] >= 5 and done["percent"] == 100.0
+    assert percentages == sorted(percentages)
+    assert done["elapsedSeconds"] > 0 and done["finished"] >= done["started"]
+
+    time.sleep(1.2)  # every worker checks the job table at least once a second
+    assert _put(base, _patient("after", "ахметова")).status_code == 201
+    for _ in range(6):  # new connections: both worker processes answer
+        assert _ids(base, "Patient?mothers-maiden-name=ахмет", STRICT) == ["after", "during", "mother-kz"]
+        assert _ids(base, "Patient?mothers-maiden-name:exact=Smith", STRICT) == ["mother-en"]
+        assert _ids(base, f"Observation?lab-flag={FLAG_SYSTEM}|urgent", STRICT) == ["during", "urgent"]
+        assert _ids(base, "Observation?lab-flag:not=urgent", STRICT) == ["routine"]
+
+    # The reindex wrote index rows only, no versions.
+    history = httpx.get(f"{base}/Patient/mother-kz/_history").json()
+    assert [entry["resource"]["meta"]["versionId"] for entry in history["entry"]] == ["1"]
+
+    # Retired, the parameter leaves at the next reindex of its type; the other type's stays.
+    retired = {**MAIDEN_NAME_PARAMETER, "status": "retired"}
+    assert _put(base, retired).status_code == 200
+    assert _ids(base, "Patient?mothers-maiden-name=ахмет", STRICT) == ["after", "during", "mother-kz"]
+    location, started = _reindex(base, "Patient/$reindex")
+    assert started["type"] == ["Patient"] and started["parameter"] == [LAB_FLAG_PARAMETER["url"]]
+    assert _wait_done(location)[0]["status"] == "done"
+    time.sleep(1.2)
+    for _ in range(4):
+        assert httpx.get(f"{base}/Patient?mothers-maiden-name=ахмет", headers=STRICT).status_code == 400
+        assert _ids(base, "Observation?lab-flag=urgent", STRICT) == ["during", "urgent"]
+
+    # A restarted server loads the parameters in effect.
+    two_workers.stop()
+    two_workers.start()
+    assert _ids(base, "Observation?lab-flag=routine", STRICT) == ["routine"]
+    latest = _status(httpx.get(f"{base}/$reindex").json())
+    assert latest["status"] == "done" and latest["type"] == ["Patient"]
+    statement = httpx.get(f"{base}/metadata").json()
+    assert {"name": "reindex", "definition": "http://ehp.kz/fhir/OperationDefinition/reindex"} in statement[
+        "rest"
+    ][0]["operation"]
+    [observation] = [r for r in statement["rest"][0]["resource"] if r["type"] == "Observation"]
+    assert "lab-flag" in {p["name"] for p in observation["searchParam"]}
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "expression", "message"),
+    [
+        ("syntax", {"expression": "Patient.name.where("}, "SearchParameter.expression", "does not compile"),
+        ("function", {"expression": "Patient.name.frobnicate()"}, "SearchParameter.expression", "frobnicate"),
+        ("official", {"code": "family"}, "SearchParameter.code", "official search parameter 'family'"),
+        ("composite", {"type": "composite"}, "SearchParameter.type", "cannot be indexed"),
+        ("abstract", {"base": ["DomainResource"]}, "SearchParameter.base", "not a concrete resource type"),
+        (
+            "taken",
+            {"code": "lab-flag", "base": ["Observation"], "expression": "Observation.status"},
+            "SearchParameter.code",
+            "SearchParameter/lab-flag",
+        ),
+    ],
+)
+def test_a_custom_parameter_that_cannot_be_applied_is_refused(
+    two_workers: BenchServer, name: str, change: dict[str, Any], expression: str, message: str
+) -> None:
+    base = two_workers.base
+    assert _put(base, LAB_FLAG_PARAMETER).status_code in (200, 201)
+    bad = {**MAIDEN_NAME_PARAMETER, "id": f"bad-{name}", "url": f"http://ehp.kz/fhir/SearchParameter/{name}"}
+    response = _put(base, {**bad, **change})
+    assert response.status_code == 422, response.text
+    [issue] = response.json()["issue"]
+    assert issue["expression"] == [expression] and message in issue["diagnostics"]
+    assert httpx.get(f"{base}/SearchParameter/bad-{name}").status_code == 404, "nothing was written"
+    # A draft is a document only: stored without these checks, and never applied.
+    assert _put(base, {**bad, **change, "status": "draft"}).status_code == 201
+
+
+def test_reindex_status_errors(two_workers: BenchServer) -> None:
+    base = two_workers.base
+    assert httpx.get(f"{base}/$reindex?job=999999").status_code == 404
+    assert httpx.get(f"{base}/$reindex?job=abc").status_code == 400
