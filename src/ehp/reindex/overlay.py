@@ -35,11 +35,14 @@ class CustomParameters:
     def refresh_if_due(self) -> None:
         """Check the job table unless this process did less than :data:`CHECK_INTERVAL` ago."""
         if time.monotonic() >= self._next_check:
-            self.refresh()
+            self.refresh(force=False)
 
-    def refresh(self) -> None:
-        """Check the job table now and apply a change of the custom parameters."""
+    def refresh(self, *, force: bool = True) -> None:
+        """Check the job table (unless another thread just did, when not ``force``) and apply a
+        change of the custom parameters."""
         with self._lock:
+            if not force and time.monotonic() < self._next_check:
+                return
             self._next_check = time.monotonic() + CHECK_INTERVAL
             with self._engine.connect() as connection:
                 ids = latest_ids(connection)

@@ -10,6 +10,8 @@
    those types written since (``seq`` after the job's ``start_seq``), in case a process wrote one
    before it learnt of the job.
 4. The job is marked done: every process puts its parameters into effect at its next check.
+5. The index rows of parameters the job took out of effect (retired, deleted) are deleted, two
+   check intervals later, when no process writes them any more.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from ehp.reindex.jobs import (
     set_job,
 )
 from ehp.reindex.overlay import CHECK_INTERVAL
-from ehp.reindex.snapshot import plan_job
+from ehp.reindex.snapshot import Entry, plan_job
 from ehp.search.extract import IndexRows, extract_index
 from ehp.store.bulk import bulk_insert
 from ehp.store.clock import now_micros
@@ -61,12 +63,18 @@ def start_job(store: Store, limit: Sequence[str] | None) -> Job:
         previous = done_parameters(connection)
         types, entries = plan_job(search_parameter_resources(connection), previous, limit)
         job = create_job(connection, types, entries)
-    thread = threading.Thread(target=_run, args=(store, job), name=f"reindex-{job.id}", daemon=True)
+    removed = _pairs(previous, job.types) - _pairs(entries, job.types)
+    thread = threading.Thread(target=_run, args=(store, job, removed), name=f"reindex-{job.id}", daemon=True)
     thread.start()
     return job
 
 
-def _run(store: Store, job: Job) -> None:
+def _pairs(entries: Sequence[Entry], types: Sequence[str]) -> set[tuple[str, str]]:
+    """(type, code) of the entries' parameters on the given types."""
+    return {(base, entry["resource"]["code"]) for entry in entries for base in entry["base"] if base in types}
+
+
+def _run(store: Store, job: Job, removed: set[tuple[str, str]]) -> None:
     created = time.monotonic()
     try:
         store.custom_parameters.refresh()
@@ -75,21 +83,41 @@ def _run(store: Store, job: Job) -> None:
         log.exception("reindex job %s failed", job.id)
         with store.transaction(SYSTEM_CONTEXT) as tx:
             set_job(tx.connection, job.id, status="failed", finished=now_micros(), error=str(failure))
-    else:
-        with store.transaction(SYSTEM_CONTEXT) as tx:
-            set_job(tx.connection, job.id, status="done", finished=now_micros())
+        store.custom_parameters.refresh()
+        return
+    with store.transaction(SYSTEM_CONTEXT) as tx:
+        set_job(tx.connection, job.id, status="done", finished=now_micros())
     store.custom_parameters.refresh()
+    if removed:
+        _drop_removed(store, job, removed)
+
+
+def _drop_removed(store: Store, job: Job, removed: set[tuple[str, str]]) -> None:
+    """Delete the index rows of the parameters the job took out of effect, once every process has
+    stopped writing them (two check intervals after the job is done): one statement per table."""
+    time.sleep(2 * CHECK_INTERVAL)
+    pids = [pid for pid in (store.params.find(*pair) for pair in sorted(removed)) if pid is not None]
+    try:
+        with store.transaction(SYSTEM_CONTEXT) as tx:
+            for table in INDEX_TABLES.values():
+                tx.connection.execute(delete(table).where(table.c.pid.in_(pids)))
+    except Exception:
+        log.exception("reindex job %s: the index rows of %s were not deleted", job.id, sorted(removed))
 
 
 def _reindex(store: Store, job: Job, created: float) -> None:
     types = list(job.types)
     current = resources.c.resource_type.in_(types) & resources.c.deleted.is_(False)
     with store.transaction(SYSTEM_CONTEXT) as tx:
-        total = tx.connection.execute(select(func.count()).select_from(resources).where(current)).scalar_one()
+        total, highest = tx.connection.execute(
+            select(func.count(), func.coalesce(func.max(resources.c.rid), 0)).where(current)
+        ).one()
         set_job(tx.connection, job.id, status="running", started=now_micros(), total=total)
+    # Resources created after this count are left to the catch-up pass (so total stays exact).
+    current_then = current & (resources.c.rid <= highest)
     last = 0
     while True:
-        done = _batch(store, current & (resources.c.rid > last), job.id)
+        done = _batch(store, current_then & (resources.c.rid > last), job.id)
         if not done:
             break
         last = done[-1]
