@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from ehp.api.app import register_search_parameters
 from ehp.bench.servers import BenchServer
 from ehp.context import SYSTEM_CONTEXT
+from ehp.reindex.jobs import STALE_AFTER_MICROS, JobRunning, create_job, read_job
+from ehp.reindex.schema import reindex_jobs
 from ehp.search.parameters import parameters_for, set_custom_parameters
-from ehp.store.database import open_engine
+from ehp.store.database import migrate, open_engine, writer
 from ehp.store.schema import idx_string, idx_token
 from ehp.store.store import Store
 from tests.conftest import BACKENDS
@@ -254,7 +257,38 @@ def test_a_custom_parameter_that_cannot_be_applied_is_refused(
     assert _put(base, {**bad, **change, "status": "draft"}).status_code == 201
 
 
-def test_reindex_status_errors(two_workers: BenchServer) -> None:
+def test_reindex_requests_that_are_refused(two_workers: BenchServer) -> None:
     base = two_workers.base
     assert httpx.get(f"{base}/$reindex?job=999999").status_code == 404
     assert httpx.get(f"{base}/$reindex?job=abc").status_code == 400
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": {"resourceType": "Parameters"}, "request": {"method": "POST", "url": "$reindex"}}
+        ],
+    }
+    inside = httpx.post(base, json=bundle, timeout=30)
+    assert inside.status_code == 400 and "transaction" in inside.text
+
+
+def test_a_job_left_by_a_stopped_process_does_not_block_the_next(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'ehp.db'}")
+    migrate(engine)
+    try:
+        with writer(engine).begin() as connection:
+            left = create_job(connection, ["Patient"], [])
+            with pytest.raises(JobRunning) as running:
+                create_job(connection, ["Patient"], [])
+            assert running.value.job_id == left.id
+            connection.execute(
+                update(reindex_jobs).values(heartbeat=reindex_jobs.c.heartbeat - STALE_AFTER_MICROS - 1)
+            )
+            following = create_job(connection, ["Patient"], [])
+            abandoned = read_job(connection, left.id)
+        assert following.status == "queued" and following.id > left.id
+        assert (
+            abandoned is not None and abandoned.status == "failed" and "abandoned" in (abandoned.error or "")
+        )
+    finally:
+        engine.dispose()

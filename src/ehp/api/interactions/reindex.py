@@ -20,9 +20,14 @@ from ehp.api.messages import FhirResponse
 from ehp.reindex.jobs import Job, JobRunning, latest_job, read_job
 from ehp.reindex.runner import start_job
 from ehp.store.clock import now_micros, to_instant
+from ehp.store.writes import WriteTransaction
 
 
 def start_reindex(call: Call) -> FhirResponse:
+    if isinstance(call.reader, WriteTransaction):
+        raise error(
+            400, "not-supported", "$reindex starts a background job; it cannot be part of a transaction"
+        )
     limit = (call.resource_type,) if call.resource_type is not None else None
     try:
         job = start_job(call.service.store, limit)
