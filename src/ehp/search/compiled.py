@@ -2,7 +2,9 @@
 
 An expression the native compiler (:mod:`ehp.search.fhirpath_compile`) cannot translate is
 evaluated by fhirpathpy instead; :func:`compile_stats` says how many parameters were compiled,
-fell back, or are unsupported, and lists the fallbacks.
+fell back, or are unsupported, and lists the fallbacks. Custom parameters (see
+:mod:`ehp.search.custom`) are compiled by :func:`compile_for_base` when their type's extractors are
+first needed after a change of the overlay.
 """
 
 from __future__ import annotations
@@ -135,16 +137,7 @@ def _compiled_for(resource_type: str, generation: int) -> tuple[CompiledParamete
             if entry is not None:
                 found.append(entry)
                 break
-        else:
+        else:  # a custom parameter, checked (it compiles) before it reached the overlay
             if resource_type in parameter.expressions and parameter.type not in SKIPPED_TYPES:
-                found.append(_custom_compiled(parameter, resource_type))
+                found.append(compile_for_base(parameter, resource_type))
     return tuple(found)
-
-
-def _custom_compiled(parameter: SearchParameter, base: str) -> CompiledParameter:
-    """A custom parameter (checked when it was written) compiled; one that no longer compiles
-    extracts nothing rather than failing every write."""
-    try:
-        return compile_for_base(parameter, base)
-    except ValueError:
-        return CompiledParameter(parameter, lambda resource: [], False)
