@@ -270,6 +270,19 @@ def test_reindex_requests_that_are_refused(two_workers: BenchServer) -> None:
     }
     inside = httpx.post(base, json=bundle, timeout=30)
     assert inside.status_code == 400 and "transaction" in inside.text
+    unknown = httpx.post(f"{base}/$reindex?type=Observation,Nonsense", timeout=30)
+    assert unknown.status_code == 400 and "Nonsense" in unknown.text
+
+
+def test_reindex_of_the_types_named_in_a_parameters_body(two_workers: BenchServer) -> None:
+    base = two_workers.base
+    body = {"resourceType": "Parameters", "parameter": [{"name": "type", "valueCode": "Observation"}]}
+    started = httpx.post(f"{base}/$reindex", json=body, timeout=30)
+    assert started.status_code == 202, started.text
+    done, _ = _wait_done(started.headers["Content-Location"])
+    assert done["status"] == "done" and done["type"] == ["Observation"]
+    assert done["parameter"] == [LAB_FLAG_PARAMETER["url"]] and done["total"] == done["processed"] == 3
+    assert _ids(base, "Observation?lab-flag=routine", STRICT) == ["routine"]
 
 
 def test_a_job_left_by_a_stopped_process_does_not_block_the_next(tmp_path: Path) -> None:

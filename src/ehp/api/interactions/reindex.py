@@ -1,6 +1,7 @@
 """``$reindex``: put the custom SearchParameters into effect, in a background job.
 
-``POST [base]/$reindex`` (every type a custom parameter applies or applied to) or
+``POST [base]/$reindex`` (every type a custom parameter applies or applied to; or the types named
+by ``type``, comma-separated in the query or repeated in a ``Parameters`` body) or
 ``POST [base]/[type]/$reindex`` (that type only) starts a job and answers 202 Accepted with
 ``Content-Location: [base]/$reindex?job=ID``; one job runs at a time, so starting another meanwhile
 is refused with 409 (its ``Content-Location`` names the running job). ``GET [base]/$reindex?job=ID``
@@ -17,6 +18,7 @@ from typing import Any
 from ehp.api.call import Call
 from ehp.api.errors import bad_request, error, not_found
 from ehp.api.messages import FhirResponse
+from ehp.fhir.definitions import is_resource_type
 from ehp.reindex.jobs import Job, JobRunning, latest_job, read_job
 from ehp.reindex.runner import start_job
 from ehp.store.clock import now_micros, to_instant
@@ -28,7 +30,7 @@ def start_reindex(call: Call) -> FhirResponse:
         raise error(
             400, "not-supported", "$reindex starts a background job; it cannot be part of a transaction"
         )
-    limit = (call.resource_type,) if call.resource_type is not None else None
+    limit = (call.resource_type,) if call.resource_type is not None else _types(call)
     try:
         job = start_job(call.service.store, limit)
     except JobRunning as running:
@@ -36,6 +38,20 @@ def start_reindex(call: Call) -> FhirResponse:
         refused.headers["Content-Location"] = _location(call, running.job_id)
         raise refused from None
     return FhirResponse(202, resource=_status(job), headers={"Content-Location": _location(call, job.id)})
+
+
+def _types(call: Call) -> tuple[str, ...] | None:
+    """The types of a system-level call: ``type`` in the query (comma-separated) or the body."""
+    named = [part for name, value in call.request.query if name == "type" for part in value.split(",")]
+    if call.request.body:
+        body = call.body_resource("Parameters")
+        for parameter in body.get("parameter") or ():
+            if isinstance(parameter, dict) and parameter.get("name") == "type":
+                named.append(parameter.get("valueCode") or parameter.get("valueString") or "")
+    for name in named:
+        if not is_resource_type(name):
+            raise bad_request(f"type '{name}' is not a resource type", "type")
+    return tuple(dict.fromkeys(named)) or None
 
 
 def reindex_status(call: Call) -> FhirResponse:
