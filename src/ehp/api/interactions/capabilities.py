@@ -65,7 +65,8 @@ def _search_param(code: str, parameter: SearchParameter) -> dict[str, str] | Non
 
 @cache
 def _revincludes(generation: int) -> dict[str, list[str]]:
-    """Target resource type → the ``Source:parameter`` references that can point to it."""
+    """Target resource type → the ``Source:parameter`` references that can point to it (``generation``
+    of the custom search parameters keys the cache)."""
     found: dict[str, list[str]] = {}
     for source in sorted(resource_types()):
         for code, parameter in parameters_for(source).items():
