@@ -23,6 +23,7 @@ from ehp.fhir.definitions import resource_types
 from ehp.fhir.jsonio import dumps, dumps_pretty, loads
 from ehp.fhir.validation import warm_up
 from ehp.registry.rules import registry_rules
+from ehp.reindex.rule import SearchParameterRule
 from ehp.search.compiled import compile_stats
 from ehp.search.parameters import parameters_for
 from ehp.security.authenticator import Authenticator, IssuerSettings
@@ -130,7 +131,7 @@ def create_app(
     register_search_parameters(store)
     warm_up()
     compile_stats()
-    service = FhirService(store, Settings(role=role), registry_rules())
+    service = FhirService(store, Settings(role=role), (*registry_rules(), SearchParameterRule()))
     authenticator: Authenticator | None = None
     if auth == "none":
         log.warning(
@@ -188,8 +189,10 @@ def create_app(
 
 
 def register_search_parameters(store: Store) -> None:
-    """Give every official search parameter its pid (idempotent, safe with several workers)."""
+    """Give every official search parameter its pid (idempotent, safe with several workers), and
+    load the custom ones in effect."""
     store.params.ensure((t, code) for t in resource_types() for code in parameters_for(t))
+    store.custom_parameters.refresh()
 
 
 def app_from_environment() -> Starlette:

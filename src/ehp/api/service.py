@@ -51,6 +51,7 @@ class FhirService:
     def run(self, ctx: RequestContext, request: FhirRequest, base: str, match: Match) -> FhirResponse:
         """Run a routed request; every failure becomes an OperationOutcome response."""
         try:
+            self.store.custom_parameters.refresh_if_due()
             check_scope(ctx, request, match)
             call = Call(self, ctx, request, base, match.resource_type, match.resource_id, match.version_id)
             session = match.route.session

@@ -2,18 +2,26 @@
 
 An expression the native compiler (:mod:`ehp.search.fhirpath_compile`) cannot translate is
 evaluated by fhirpathpy instead; :func:`compile_stats` says how many parameters were compiled,
-fell back, or are unsupported, and lists the fallbacks.
+fell back, or are unsupported, and lists the fallbacks. Custom parameters (see
+:mod:`ehp.search.custom`) are compiled by :func:`compile_for_base` when their type's extractors are
+first needed after a change of the overlay.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from ehp.search.fhirpath_compile import CompileError, Extractor, compile_expression
 from ehp.search.fhirpath_fallback import fallback_extractor
 from ehp.search.fhirpath_parse import FhirPathSyntaxError
-from ehp.search.parameters import SearchParameter, all_parameters, parameters_for, type_model
+from ehp.search.parameters import (
+    SearchParameter,
+    all_parameters,
+    indexed_parameters_for,
+    overlay_generation,
+    type_model,
+)
 
 # Not extracted: the query side combines a composite's components; `near` needs a geo index.
 SKIPPED_TYPES = frozenset({"composite", "special"})
@@ -97,18 +105,39 @@ def compile_stats() -> CompileStats:
     return _compile_all().stats
 
 
-@cache
+def compile_for_base(parameter: SearchParameter, base: str) -> CompiledParameter:
+    """Compile a (custom) parameter's expression for one base: natively, else with fhirpathpy.
+
+    Raises ``ValueError`` when neither can.
+    """
+    expression = parameter.expressions[base]
+    model = type_model()
+    try:
+        return CompiledParameter(parameter, compile_expression(expression, base, model), True)
+    except (CompileError, FhirPathSyntaxError):
+        return CompiledParameter(parameter, fallback_extractor(expression, model), False)
+
+
 def compiled_for(resource_type: str) -> tuple[CompiledParameter, ...]:
-    """The compiled parameters of a resource type (skipped and unsupported ones left out), by code.
+    """The compiled parameters a write of this type extracts (skipped and unsupported ones left
+    out), by code: the official ones and the custom ones being indexed.
 
     Raises ``KeyError`` for an unknown resource type.
     """
+    return _compiled_for(resource_type, overlay_generation())
+
+
+@lru_cache(maxsize=512)  # keyed by generation: entries of older generations age out
+def _compiled_for(resource_type: str, generation: int) -> tuple[CompiledParameter, ...]:
     by_base = _compile_all().by_base
     found: list[CompiledParameter] = []
-    for parameter in parameters_for(resource_type).values():
+    for parameter in indexed_parameters_for(resource_type).values():
         for base in (resource_type, "Resource", "DomainResource"):
             entry = by_base.get((parameter.url, base))
             if entry is not None:
                 found.append(entry)
                 break
+        else:  # a custom parameter, checked (it compiles) before it reached the overlay
+            if resource_type in parameter.expressions and parameter.type not in SKIPPED_TYPES:
+                found.append(compile_for_base(parameter, resource_type))
     return tuple(found)

@@ -42,7 +42,7 @@ import html
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from ehp.search.compiled import compiled_for
@@ -57,7 +57,7 @@ from ehp.search.normalization import (
     number_range,
     words,
 )
-from ehp.search.parameters import parameters_for, resource_types
+from ehp.search.parameters import overlay_generation, parameters_for, resource_types
 from ehp.search.refs import split_reference
 
 __all__ = [
@@ -425,8 +425,8 @@ def _add(rows: IndexRows, code: str, nodes: Iterable[Node], adders: dict[str, _A
 _Plan = tuple[tuple[str, Callable[[dict[str, Any]], list[Node]], dict[str, _Adder]], ...]
 
 
-@cache
-def _plan(resource_type: str) -> _Plan:
+@lru_cache(maxsize=512)  # keyed by the custom parameters' generation, like compiled_for
+def _plan(resource_type: str, generation: int) -> _Plan:
     return tuple(
         (entry.parameter.code, entry.extract, ADDERS[entry.parameter.type])
         for entry in compiled_for(resource_type)
@@ -443,7 +443,7 @@ def extract_index(resource: dict[str, Any]) -> IndexRows:
     if not isinstance(resource_type, str) or resource_type not in resource_types():
         raise ValueError(f"not an R4 resource type: {resource_type!r}")
     rows = IndexRows()
-    for code, extract, adders in _plan(resource_type):
+    for code, extract, adders in _plan(resource_type, overlay_generation()):
         _add(rows, code, extract(resource), adders)
     add_composites(rows, resource_type, resource)
     narrative = words(narrative_text(resource))

@@ -85,3 +85,20 @@ def fallback_extractor(expression: str, model: TypeModel) -> Extractor:
         return nodes
 
     return extract
+
+
+def probe_fallback(expression: str, base: str) -> None:
+    """Evaluate ``expression`` once with fhirpathpy on an empty resource of type ``base``.
+
+    fhirpathpy accepts any text when compiling and reports most mistakes (an unknown function, a
+    wrong arity, a dangling operator) only when evaluating; raises ``ValueError`` for them.
+    """
+    import fhirpathpy
+    from fhirpathpy.models import models
+
+    with _fallback_lock:
+        try:
+            for part in split_union(expression):
+                fhirpathpy.evaluate({"resourceType": base}, _ABSTRACT_ROOT.sub(r"\1", part), {}, models["r4"])
+        except Exception as error:  # fhirpathpy raises bare Exceptions (and KeyError, IndexError...)
+            raise ValueError(f"fhirpathpy cannot evaluate {expression!r}: {error}") from error

@@ -1,14 +1,20 @@
-"""The official FHIR R4 search parameters, loaded once from the derived table.
+"""The official FHIR R4 search parameters, loaded once from the derived table, and custom ones.
 
 The table ``definitions/search_parameters.json.gz`` is written by
 ``scripts/derive_search_parameters.py`` from the official package's ``Bundle-searchParams.json``.
+
+Custom parameters (``SearchParameter`` resources applied by a ``$reindex``, see
+:mod:`ehp.reindex`) are an overlay on the official ones with two views: :func:`parameters_for`
+(what searches use: the parameters in effect) and :func:`indexed_parameters_for` (what writes
+extract: also those of a reindex job still running). :func:`set_custom_parameters` swaps both at
+once and bumps :func:`overlay_generation`, which the caches of compiled extractors are keyed by.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -112,12 +118,55 @@ def _by_type() -> dict[str, Mapping[str, SearchParameter]]:
     return {name: MappingProxyType(dict(sorted(codes.items()))) for name, codes in per_type.items()}
 
 
-def parameters_for(resource_type: str) -> Mapping[str, SearchParameter]:
-    """``code → parameter`` for a resource type, Resource and DomainResource ones included.
-
-    Raises ``KeyError`` for an unknown resource type.
-    """
+def official_parameters_for(resource_type: str) -> Mapping[str, SearchParameter]:
+    """The official ``code → parameter`` map of a resource type (``KeyError`` for an unknown type)."""
     return _by_type()[resource_type]
+
+
+def parameters_for(resource_type: str) -> Mapping[str, SearchParameter]:
+    """``code → parameter`` for a resource type, Resource and DomainResource ones included, and the
+    custom parameters in effect. Raises ``KeyError`` for an unknown resource type.
+    """
+    found = _overlay.searched.get(resource_type)
+    return found if found is not None else _by_type()[resource_type]
+
+
+def indexed_parameters_for(resource_type: str) -> Mapping[str, SearchParameter]:
+    """The parameters a write extracts: :func:`parameters_for` and those a running reindex applies."""
+    found = _overlay.indexed.get(resource_type)
+    return found if found is not None else _by_type()[resource_type]
+
+
+@dataclass(frozen=True, slots=True)
+class _Overlay:
+    generation: int
+    searched: dict[str, Mapping[str, SearchParameter]]
+    indexed: dict[str, Mapping[str, SearchParameter]]
+
+
+_overlay = _Overlay(0, {}, {})
+
+
+def overlay_generation() -> int:
+    """A number that changes whenever the custom parameters change (a cache key)."""
+    return _overlay.generation
+
+
+def set_custom_parameters(in_effect: Iterable[SearchParameter], indexed: Iterable[SearchParameter]) -> None:
+    """Replace the custom parameters: ``in_effect`` for searches, ``indexed`` (a superset) for writes.
+
+    Each parameter applies to the concrete types of its ``base``; one process serves one database.
+    """
+    global _overlay
+    _overlay = _Overlay(_overlay.generation + 1, _merged(in_effect), _merged(indexed))
+
+
+def _merged(custom: Iterable[SearchParameter]) -> dict[str, Mapping[str, SearchParameter]]:
+    per_type: dict[str, dict[str, SearchParameter]] = {}
+    for parameter in custom:
+        for base in parameter.base:
+            per_type.setdefault(base, dict(_by_type()[base]))[parameter.code] = parameter
+    return {name: MappingProxyType(dict(sorted(codes.items()))) for name, codes in per_type.items()}
 
 
 def parameter_by_url(url: str) -> SearchParameter:

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, Select
 from sqlalchemy.exc import IntegrityError
 
 from ehp.context import RequestContext
+from ehp.reindex.overlay import CustomParameters
 from ehp.store.database import writer
 from ehp.store.errors import ConcurrentWrite
 from ehp.store.params import SearchParamRegistry
@@ -32,6 +33,7 @@ class Store:
         self.engine = engine
         self.dialect = engine.dialect.name
         self.params = SearchParamRegistry(engine)
+        self.custom_parameters = CustomParameters(engine, self.params)
         self._writer = writer(engine)
         database = engine.url.database
         on_disk = self.dialect == "sqlite" and database not in (None, "", ":memory:")
@@ -43,6 +45,7 @@ class Store:
     @contextmanager
     def transaction(self, ctx: RequestContext) -> Iterator[WriteTransaction]:
         """A write transaction: all of it is committed, or none of it."""
+        self.custom_parameters.refresh_if_due()
         with self._writer_lock.held() if self._writer_lock else nullcontext():
             try:
                 with self._writer.begin() as connection:

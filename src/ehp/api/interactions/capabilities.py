@@ -12,7 +12,7 @@ from ehp.fhir.definitions import resource_types
 from ehp.fhir.jsonio import dumps
 from ehp.search.compartments import compartment_types, compartment_url
 from ehp.search.criteria import MODIFIERS
-from ehp.search.parameters import SearchParameter, parameters_for
+from ehp.search.parameters import SearchParameter, overlay_generation, parameters_for
 
 INSTANCE_INTERACTIONS = {
     ("GET", "instance"): "read",
@@ -29,6 +29,13 @@ SEARCH_TYPES = frozenset(MODIFIERS) - {"words"}
 WORDS = frozenset({"_text", "_content"})
 STORE_COLUMNS = {"_id": "token", "_lastUpdated": "date"}
 SYSTEM_PARAMETERS = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source", "_content", "_type")
+OPERATION_DEFINITIONS = {"reindex": "http://ehp.kz/fhir/OperationDefinition/reindex"}
+"""Operations of EHP's own; the others are the official ``Resource-{name}`` definitions."""
+REINDEX_DOCUMENTATION = (
+    "$reindex (POST [base]/$reindex or [base]/[type]/$reindex) puts the active custom SearchParameter "
+    "resources into effect in a background job: 202 with Content-Location [base]/$reindex?job=ID, whose "
+    "GET gives the progress; 409 while another job runs."
+)
 RESULT_DOCUMENTATION = (
     "Result parameters: _sort (several keys, -descending), _count, _total (none, estimate, accurate), "
     "_summary (true, text, data, count, false), _elements, _include and _revinclude (with :iterate and *), "
@@ -57,8 +64,9 @@ def _search_param(code: str, parameter: SearchParameter) -> dict[str, str] | Non
 
 
 @cache
-def _revincludes() -> dict[str, list[str]]:
-    """Target resource type → the ``Source:parameter`` references that can point to it."""
+def _revincludes(generation: int) -> dict[str, list[str]]:
+    """Target resource type → the ``Source:parameter`` references that can point to it (``generation``
+    of the custom search parameters keys the cache)."""
     found: dict[str, list[str]] = {}
     for source in sorted(resource_types()):
         for code, parameter in parameters_for(source).items():
@@ -69,7 +77,8 @@ def _revincludes() -> dict[str, list[str]]:
 
 
 def capabilities(call: Call) -> FhirResponse:
-    return FhirResponse(200, body=_statement(call.base, call.service.settings.role, _route_keys(call)))
+    statement = _statement(call.base, call.service.settings.role, _route_keys(call), overlay_generation())
+    return FhirResponse(200, body=statement)
 
 
 def _route_keys(call: Call) -> tuple[tuple[str, str, str | None], ...]:
@@ -77,7 +86,10 @@ def _route_keys(call: Call) -> tuple[tuple[str, str, str | None], ...]:
 
 
 @cache
-def _statement(base: str, role: str, routes: tuple[tuple[str, str, str | None], ...]) -> bytes:
+def _statement(
+    base: str, role: str, routes: tuple[tuple[str, str, str | None], ...], generation: int
+) -> bytes:
+    """The statement; ``generation`` (of the custom search parameters) is part of the cache key."""
     keys = {(method, shape) for method, shape, _ in routes}
     interactions = [{"code": code} for key, code in INSTANCE_INTERACTIONS.items() if key in keys]
     operations = sorted({op for _, _, op in routes if op})
@@ -100,16 +112,13 @@ def _statement(base: str, role: str, routes: tuple[tuple[str, str, str | None], 
                     "*",
                     *(f"{resource_type}:{c}" for c, p in sorted(params.items()) if p.type == "reference"),
                 ],
-                "searchRevInclude": ["*", *_revincludes().get(resource_type, [])],
+                "searchRevInclude": ["*", *_revincludes(generation).get(resource_type, [])],
                 "searchParam": [
                     entry
                     for code, p in sorted(params.items())
                     if (entry := _search_param(code, p)) is not None
                 ],
-                "operation": [
-                    {"name": op, "definition": f"http://hl7.org/fhir/OperationDefinition/Resource-{op}"}
-                    for op in operations
-                ],
+                "operation": [{"name": op, "definition": _definition(op)} for op in operations],
             }
         )
     system = [{"code": "transaction"}, {"code": "batch"}]
@@ -141,10 +150,16 @@ def _statement(base: str, role: str, routes: tuple[tuple[str, str, str | None], 
         "rest": [
             {
                 "mode": "server",
-                "documentation": RESULT_DOCUMENTATION,
+                "documentation": f"{RESULT_DOCUMENTATION} {REINDEX_DOCUMENTATION}"
+                if "reindex" in operations
+                else RESULT_DOCUMENTATION,
                 "resource": resources,
                 "interaction": system,
                 "searchParam": system_parameters,
+                "operation": [
+                    {"name": op, "definition": _definition(op)}
+                    for op in sorted({op for _, shape, op in routes if op and shape == "system-op"})
+                ],
                 "compartment": [compartment_url(code) for code in compartment_types()]
                 if ("GET", "compartment") in keys
                 else [],
@@ -152,3 +167,9 @@ def _statement(base: str, role: str, routes: tuple[tuple[str, str, str | None], 
         ],
     }
     return dumps(statement)
+
+
+def _definition(operation: str) -> str:
+    return OPERATION_DEFINITIONS.get(
+        operation, f"http://hl7.org/fhir/OperationDefinition/Resource-{operation}"
+    )

@@ -1,0 +1,1 @@
+"""Custom search parameters and ``$reindex``: background jobs that put them into effect."""
