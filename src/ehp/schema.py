@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ehp.security.schema  # noqa: F401  (registers the security tables on the metadata)
+import ehp.sync.schema  # noqa: F401  (registers the federation tables on the metadata)
 from ehp.store.schema import metadata
 
 __all__ = ["metadata"]
