@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ehp.security.schema  # noqa: F401  (registers the security tables on the metadata)
-import ehp.sync.schema  # noqa: F401  (registers the federation tables on the metadata)
 from ehp.store.schema import metadata
+from ehp.sync import schema as sync_schema  # noqa: F401  (registers the federation tables)
 
 __all__ = ["metadata"]
