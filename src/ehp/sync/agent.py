@@ -1,7 +1,7 @@
 """A node's replication agent: the shipper and the puller in background threads, with back-off.
 
 Started by ``ehp serve --role node --central URL --node-id ID``. While the centre is unreachable
-each loop waits 0.5 s, 1 s, 2 s... up to :data:`MAX_BACKOFF_SECONDS` (with jitter) and tries again;
+each loop waits 0.5 s, 1 s, 2 s... up to :data:`MAX_BACKOFF_SECONDS` (10 s) (with jitter) and tries again;
 the node's own API is not affected.
 """
 
@@ -21,7 +21,7 @@ from ehp.sync.puller import Puller
 from ehp.sync.shipper import Shipper
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF_SECONDS = 30.0
+MAX_BACKOFF_SECONDS = 10.0
 IDLE_SECONDS = 0.5
 
 

@@ -31,7 +31,7 @@ PULLED = RequestContext(actor=PULLED_ACTOR, purpose="HOPERAT")
 
 
 class Puller:
-    def __init__(self, store: Store, client: CentralClient, page: int = 1000, wait_seconds: int = 20) -> None:
+    def __init__(self, store: Store, client: CentralClient, page: int = 1000, wait_seconds: int = 10) -> None:
         self._store = store
         self._client = client
         self._page = page
