@@ -147,7 +147,7 @@ def test_visits_survive_an_outage_and_the_passport_follows_the_person(federation
     wait_for(lambda: unsent(f.a.database) == 0, 30, "node A shipping its visits")
     wait_for(lambda: readable(f.centre, "Organization/poly-b"), 30, "node B shipping its organisation")
 
-    f.centre.stop()
+    f.centre.kill()
     for patient_id in patients:
         for _ in range(2):
             post(f.a, "Encounter", visit(patient_id, "poly-a"))
