@@ -23,6 +23,7 @@ from ehp.bench.store_bench import (
     format_results,
     summary_json,
 )
+from ehp.bench.sync_bench import bench_sync
 from ehp.demo import demo_hints, prepare_demo
 from ehp.registry.commands import register as register_registry_commands
 from ehp.security.cli import audit_app, client_app
@@ -136,6 +137,7 @@ bench_app = typer.Typer(
 )
 app.add_typer(bench_app, name="bench")
 bench_app.command("search")(bench_search)
+bench_app.command("sync")(bench_sync)
 
 
 @bench_app.command("store")
