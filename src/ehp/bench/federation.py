@@ -22,8 +22,10 @@ from ehp.sync.schema import sync_origins
 from ehp.sync.status import node_status
 
 
-def central_server(database: str, folder: Path, auth: str = "none") -> BenchServer:
-    return BenchServer(database, folder / "central.log", auth=auth, extra_args=["--role", "central"])
+def central_server(database: str, folder: Path, auth: str = "none", workers: int = 1) -> BenchServer:
+    return BenchServer(
+        database, folder / "central.log", auth=auth, workers=workers, extra_args=["--role", "central"]
+    )
 
 
 def node_server(

@@ -15,6 +15,7 @@ node would have shipped them); node ``B`` serving polyclinic ``bench-poly-b`` ru
 
 from __future__ import annotations
 
+import os
 import random
 import tempfile
 import time
@@ -173,14 +174,19 @@ class SyncResults:
     catch_up_wall_seconds: float
     resources_per_second: float
     central_cpu_us_per_resource: float
+    node_cpu_us_per_resource: float
+    load_average: float
     passport_records: int
     passport_seconds: float
     fault_runs: int
     fault_result: str
 
 
-def _catch_up(folder: Path, central_database: str, people: int) -> tuple[int, float, float, float, float]:
-    centre = central_server(central_database, folder)
+def _catch_up(
+    folder: Path, central_database: str, people: int
+) -> tuple[int, float, float, float, float, float]:
+    """The day's records, the catch-up seconds, the wall seconds, resources/s, CPU µs each (centre, node)."""
+    centre = central_server(central_database, folder, workers=2)
     centre.start()
     node_database = f"sqlite:///{folder / 'A.db'}"
     total = write_resources(node_database, day_of_records(people, "bench-poly-a"), "Practitioner/bench")
@@ -209,11 +215,12 @@ def _catch_up(folder: Path, central_database: str, people: int) -> tuple[int, fl
         seconds = now - first[0]
         rate = (total - first[1]) / seconds if seconds > 0 else float(total)
         cpu = centre.cpu_seconds() - cpu_before
+        node_cpu = node.cpu_seconds()
     finally:
         engine.dispose()
         node.stop()
         centre.stop()
-    return total, total / rate, now - started, rate, cpu / total * 1e6
+    return total, total / rate, now - started, rate, cpu / total * 1e6, node_cpu / total * 1e6
 
 
 def _passport_records(patient: str, records: int, old: str, new: str) -> Iterator[Json]:
@@ -304,7 +311,7 @@ def bench_sync(
         folder = Path(name)
         with throwaway_postgres(postgres_admin) as central_database:
             typer.echo(f"catch-up of a day of records for {people:,} people...")
-            total, seconds, wall, rate, cpu = _catch_up(folder, central_database, people)
+            total, seconds, wall, rate, cpu, node_cpu = _catch_up(folder, central_database, people)
             typer.echo(f"passport of {passport_records:,} records...")
             passport_seconds = _passport(folder, central_database, passport_records)
         fault_result = "not run"
@@ -322,7 +329,8 @@ def bench_sync(
                 f"{len(check.differing)} differing"
             )
     results = SyncResults(
-        people, total, round(seconds, 2), round(wall, 2), round(rate), round(cpu), passport_records,
+        people, total, round(seconds, 2), round(wall, 2), round(rate), round(cpu), round(node_cpu),
+        round(os.getloadavg()[0], 1), passport_records,
         round(passport_seconds, 2), fault_runs_count, fault_result,
     )  # fmt: skip
     for key, value in asdict(results).items():

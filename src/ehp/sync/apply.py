@@ -80,10 +80,36 @@ def parsed(version: StoredVersion, source: str | None = None) -> tuple[StoredVer
     return checked, extract_index(resource)
 
 
-def apply_at_centre(tx: WriteTransaction, node_id: str, changes: Sequence[Change]) -> BatchResult:
-    """Apply a node's batch in the caller's transaction (see the module doc); idempotent."""
+class OutOfOrder(Exception):
+    """The batch follows changes the centre has not applied yet (an earlier batch is still on its way)."""
+
+
+Prepared = dict[int, tuple[StoredVersion, IndexRows | None]]
+"""Per node ``seq``: the version checked and stamped with its origin, and its index rows."""
+
+
+def prepare(node_id: str, changes: Sequence[Change]) -> Prepared:
+    """Check and index a batch before its transaction: the CPU-heavy part, done outside any lock."""
+    source = node_source(node_id)
+    return {change.seq: parsed(change.version, source) for change in changes}
+
+
+def apply_at_centre(
+    tx: WriteTransaction,
+    node_id: str,
+    changes: Sequence[Change],
+    prepared: Prepared | None = None,
+    after: int | None = None,
+) -> BatchResult:
+    """Apply a node's batch in the caller's transaction (see the module doc); idempotent.
+
+    ``after`` is the node's last ``seq`` before this batch when the node sent it while an
+    earlier batch was still on its way; :class:`OutOfOrder` if the centre has not applied it yet.
+    """
     connection = tx.connection
     applied_seq = _lock_origin(tx, node_id)
+    if after is not None and applied_seq < after:
+        raise OutOfOrder(f"the centre has applied node {node_id}'s changes up to {applied_seq}, not {after}")
     fresh = sorted((change for change in changes if change.seq > applied_seq), key=lambda c: c.seq)
     keys = [(change.version.resource_type, change.version.id) for change in fresh]
     current = tx.preload(keys)
@@ -100,7 +126,7 @@ def apply_at_centre(tx: WriteTransaction, node_id: str, changes: Sequence[Change
         if key in blocked:
             reason = "an earlier change of this resource from this node was refused; resolve that first"
         elif version.version == have + 1:
-            checked, index = parsed(version, source)
+            checked, index = prepared[change.seq] if prepared is not None else parsed(version, source)
             current[key] = tx.write_replica(checked, index, known=True)
             applied += 1
             continue

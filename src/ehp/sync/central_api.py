@@ -37,9 +37,9 @@ from ehp.store.database import writer
 from ehp.store.reads import VERSION_COLUMNS, row_to_version
 from ehp.store.schema import resource_versions
 from ehp.store.store import Store
-from ehp.sync.apply import apply_at_centre
+from ehp.sync.apply import BatchResult, OutOfOrder, apply_at_centre, prepare
 from ehp.sync.passport import passport_digest, passport_versions
-from ehp.sync.protocol import NDJSON, ProtocolError, decode, decode_lines, encode, node_source
+from ehp.sync.protocol import NDJSON, Change, ProtocolError, decode, decode_lines, encode, node_source
 from ehp.sync.schema import sync_deliveries, sync_nodes
 
 NODE_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -101,7 +101,8 @@ class CentralSync:
                     raise error(
                         403, "forbidden", f"node {node_id} may not write {change.version.resource_type}"
                     )
-            result = await run_in_threadpool(self._apply, node_id, changes)
+            after = _integer(request, "after", -1)
+            result = await run_in_threadpool(self._apply, node_id, changes, after if after >= 0 else None)
         except FhirError as failure:
             return _outcome(failure)
         answer = {
@@ -113,13 +114,16 @@ class CentralSync:
         }
         return Response(orjson.dumps(answer), media_type="application/json")
 
-    def _apply(self, node_id: str, changes: list[Any]) -> Any:
+    def _apply(self, node_id: str, changes: list[Change], after: int | None) -> BatchResult:
         origin = RequestContext(actor=node_source(node_id))
         try:
+            prepared = prepare(node_id, changes)
             with self.store.transaction(origin) as tx:
-                return apply_at_centre(tx, node_id, changes)
+                return apply_at_centre(tx, node_id, changes, prepared, after)
         except ProtocolError as failure:
             raise bad_request(str(failure)) from None
+        except OutOfOrder as failure:
+            raise error(409, "conflict", str(failure)) from None
 
     async def register(self, request: Request) -> Response:
         try:

@@ -35,6 +35,10 @@ class CentralRefused(Exception):
     """The centre refused the request (4xx): its message says why."""
 
 
+class CentralNotReady(Exception):
+    """409 to a batch sent ahead: the centre has not applied the batch before it yet."""
+
+
 @dataclass(frozen=True, slots=True)
 class ClientCredentials:
     client_id: str
@@ -64,8 +68,12 @@ class CentralClient:
     def close(self) -> None:
         self._http.close()
 
-    def post_changes(self, body: bytes) -> dict[str, Any]:
-        response = self._call("POST", "/sync/changes", content=body, headers={"Content-Type": NDJSON})
+    def post_changes(self, body: bytes, after: int | None = None) -> dict[str, Any]:
+        """Send a batch; ``after`` when an earlier batch may still be on its way (see the protocol)."""
+        params = {} if after is None else {"after": after}
+        response = self._call(
+            "POST", "/sync/changes", content=body, headers={"Content-Type": NDJSON}, params=params
+        )
         answer: dict[str, Any] = orjson.loads(response.content)
         return answer
 
@@ -102,6 +110,8 @@ class CentralClient:
             if response.status_code == 401 and attempt == 0 and self._credentials is not None:
                 self._token = None
                 continue
+            if response.status_code == 409 and path == "/sync/changes":
+                raise CentralNotReady(response.text[:500])
             if response.status_code >= 500:
                 raise CentralUnavailable(f"{self.origin}{path}: HTTP {response.status_code}")
             if response.status_code >= 400:
