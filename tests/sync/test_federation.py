@@ -245,3 +245,36 @@ def test_bad_replication_input_gets_an_operation_outcome_and_writes_nothing(fede
         assert paging.status_code == 400
     assert not readable(federation.centre, "Patient/p1")
     assert applied_seq(federation.central_database, "x1") == 0
+
+
+def _line(seq: int, resource_id: str, version: int, family: str) -> bytes:
+    resource = (
+        f'{{"resourceType":"Patient","id":"{resource_id}","meta":{{"versionId":"{version}",'
+        f'"lastUpdated":"2026-11-27T08:00:00.000Z"}},"name":[{{"family":"{family}"}}]}}'
+    )
+    header = (
+        f'{{"seq":{seq},"type":"Patient","id":"{resource_id}","version":{version},'
+        f'"lastUpdated":1764230400000000,"method":"PUT","resource":'
+    )
+    return (header + resource + "}\n").encode()
+
+
+def test_a_replayed_batch_is_harmless_and_a_batch_sent_ahead_waits_its_turn(federation: Federation) -> None:
+    origin = federation.centre.base.removesuffix("/fhir")
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    first = _line(1, "replay-1", 1, "Бекова") + _line(2, "replay-1", 2, "Бекова-Ли")
+    second = _line(5, "replay-2", 1, "Омаров")
+    with httpx.Client(base_url=origin, timeout=30) as client:
+        ahead = client.post("/sync/changes?node=x2&after=2", content=second, headers=ndjson)
+        assert ahead.status_code == 409, ahead.text
+        sent = client.post("/sync/changes?node=x2", content=first, headers=ndjson).json()
+        assert (sent["applied"], sent["replayed"], sent["acknowledged"]) == (2, 0, 2)
+        again = client.post("/sync/changes?node=x2", content=first, headers=ndjson).json()
+        assert (again["applied"], again["replayed"], again["conflicts"]) == (0, 2, [])
+        now = client.post("/sync/changes?node=x2&after=2", content=second, headers=ndjson).json()
+        assert (now["applied"], now["acknowledged"]) == (1, 5)
+    with fhir(federation.centre) as client:
+        history = client.get("Patient/replay-1/_history").json()
+    assert [entry["resource"]["meta"]["versionId"] for entry in history["entry"]] == ["2", "1"]
+    assert history["entry"][0]["resource"]["meta"]["source"] == "urn:ehp:node:x2"
+    assert history["entry"][0]["resource"]["meta"]["lastUpdated"] == "2026-11-27T08:00:00.000Z"
