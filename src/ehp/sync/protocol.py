@@ -10,7 +10,7 @@ parsed and written again, so what arrives is byte for byte what the sender store
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,7 +108,3 @@ def decode_lines(body: bytes) -> Iterator[bytes]:
     for line in body.split(b"\n"):
         if line.strip():
             yield line
-
-
-def encode_all(changes: Iterable[tuple[int, StoredVersion]]) -> bytes:
-    return b"".join(encode(seq, version) for seq, version in changes)
