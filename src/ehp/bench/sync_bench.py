@@ -312,11 +312,16 @@ def bench_sync(
         with throwaway_postgres(postgres_admin) as central_database:
             typer.echo(f"catch-up of a day of records for {people:,} people...")
             total, seconds, wall, rate, cpu, node_cpu = _catch_up(folder, central_database, people)
+            typer.echo(
+                f"  {total:,} resources: {seconds:.1f}s ({rate:,.0f}/s), {wall:.1f}s from starting the node"
+            )
             typer.echo(f"passport of {passport_records:,} records...")
             passport_seconds = _passport(folder, central_database, passport_records)
+            typer.echo(f"  arrived in {passport_seconds:.2f}s")
         fault_result = "not run"
         if fault_runs_count:
             typer.echo(f"{fault_runs_count} fault runs...")
+            (folder / "faults").mkdir()
             report = fault_runs(
                 list(range(100, 100 + fault_runs_count)), folder / "faults", postgres_admin, typer.echo
             )
