@@ -200,12 +200,14 @@ def _catch_up(
         started = time.monotonic()
         node.start()
         first: tuple[float, int] | None = None
+        node_cpu_at_first = 0.0
         while True:
             with engine.connect() as connection:
                 applied = int(connection.execute(query).scalar_one())
             now = time.monotonic()
             if applied and first is None:
                 first = (now, applied)
+                node_cpu_at_first = node.cpu_seconds()
             if applied >= total:
                 break
             if now - started > 1800:
@@ -215,12 +217,13 @@ def _catch_up(
         seconds = now - first[0]
         rate = (total - first[1]) / seconds if seconds > 0 else float(total)
         cpu = centre.cpu_seconds() - cpu_before
-        node_cpu = node.cpu_seconds()
+        node_cpu = node.cpu_seconds() - node_cpu_at_first
     finally:
         engine.dispose()
         node.stop()
         centre.stop()
-    return total, total / rate, now - started, rate, cpu / total * 1e6, node_cpu / total * 1e6
+    shipped_after_first = max(1, total - first[1])
+    return total, total / rate, now - started, rate, cpu / total * 1e6, node_cpu / shipped_after_first * 1e6
 
 
 def _passport_records(patient: str, records: int, old: str, new: str) -> Iterator[Json]:
