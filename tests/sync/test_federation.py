@@ -243,6 +243,8 @@ def test_bad_replication_input_gets_an_operation_outcome_and_writes_nothing(fede
         assert wrong_type.status_code == 415
         paging = client.get("/sync/feed?node=x1&after=minus")
         assert paging.status_code == 400
+        stranger = client.get("/sync/passport?node=x1&patient=someone")
+        assert stranger.status_code == 403 and "does not serve" in stranger.text
     assert not readable(federation.centre, "Patient/p1")
     assert applied_seq(federation.central_database, "x1") == 0
 

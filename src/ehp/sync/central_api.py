@@ -40,7 +40,7 @@ from ehp.store.store import Store
 from ehp.sync.apply import BatchResult, OutOfOrder, apply_at_centre, prepare
 from ehp.sync.passport import passport_digest, passport_versions
 from ehp.sync.protocol import NDJSON, Change, ProtocolError, decode, decode_lines, encode, node_source
-from ehp.sync.schema import sync_deliveries, sync_nodes
+from ehp.sync.schema import sync_deliveries, sync_followers, sync_nodes
 
 NODE_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 MAX_PAGE = 5000
@@ -215,11 +215,22 @@ class CentralSync:
             limit = min(_integer(request, "limit", 1000), MAX_PAGE)
         except FhirError as failure:
             return _outcome(failure)
-        versions = await run_in_threadpool(self._passport_page, patient_id, after, limit)
+        try:
+            versions = await run_in_threadpool(self._passport_page, str(node_id), patient_id, after, limit)
+        except FhirError as failure:
+            return _outcome(failure)
         return Response(b"".join(encode(version.seq, version) for version in versions), media_type=NDJSON)
 
-    def _passport_page(self, patient_id: str, after: int, limit: int) -> list[Any]:
+    def _passport_page(self, node_id: str, patient_id: str, after: int, limit: int) -> list[Any]:
+        """A page of the passport, for the node serving the citizen's polyclinic only (403 otherwise)."""
         with self.engine.connect() as connection:
+            follower = connection.execute(
+                select(sync_followers.c.node_id).where(sync_followers.c.patient_id == patient_id)
+            ).scalar()
+            if follower != node_id:
+                raise error(
+                    403, "forbidden", f"node {node_id} does not serve Patient/{patient_id}'s polyclinic"
+                )
             return passport_versions(connection, patient_id, after, limit)
 
     async def digest(self, request: Request) -> Response:

@@ -1,8 +1,9 @@
 """The centre's router: reads the central change sequence and fills each node's feed.
 
 For every version, in ``seq`` order: the citizens it is about (the Patient itself, or any
-``Patient/{id}`` reference in it) and the organisations it is addressed to (a Communication's
-``recipient``, an EpisodeOfCare's ``managingOrganization``). An active attachment episode makes the
+``Patient/{id}`` reference in it, found in the stored bytes without parsing them) and the
+organisations it is addressed to (a Communication's ``recipient``, an EpisodeOfCare's
+``managingOrganization``). An active attachment episode makes the
 node serving that polyclinic the citizen's follower; when that node did not write the episode
 itself it gets a ``passport`` delivery (pull the whole passport). Every version goes to the
 followers of its citizens and to the nodes of the organisations it is addressed to, never to the
@@ -13,8 +14,8 @@ deliveries it writes, and it holds the cursor's row lock, so several server work
 from __future__ import annotations
 
 import logging
+import re
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,8 @@ from ehp.sync.schema import sync_cursors, sync_deliveries, sync_followers, sync_
 log = logging.getLogger(__name__)
 ROUTED = "routed"
 BATCH = 2000
+_PATIENT_REFERENCE = re.compile(rb'"reference":"Patient/([A-Za-z0-9\-.]{1,64})')
+"""A relative reference to a Patient in stored JSON (always compact, as ``fhir/jsonio`` writes it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,37 +111,27 @@ def _examine(connection: Connection, row: Any) -> _Routed:
     origin = row.actor.removeprefix(NODE_SOURCE) if row.actor.startswith(NODE_SOURCE) else None
     if content is None:
         return _Routed(row.seq, origin, [], [], None)
-    resource = loads(content)
-    patients = [row.id] if row.resource_type == "Patient" else sorted(set(_patient_references(resource)))
+    if row.resource_type == "Patient":
+        patients = [row.id]
+    else:
+        patients = sorted({found.decode() for found in _PATIENT_REFERENCE.findall(content)})
     organizations: list[str] = []
     attached = None
     if row.resource_type == "Communication":
+        resource = loads(content)
         organizations = [
             found
             for recipient in resource.get("recipient") or []
             if (found := reference_id(recipient, "Organization")) is not None
         ]
     elif row.resource_type == "EpisodeOfCare":
+        resource = loads(content)
         managing = reference_id(resource.get("managingOrganization"), "Organization")
         organizations = [managing] if managing else []
         patient = reference_id(resource.get("patient"), "Patient")
         if managing and patient and resource.get("status") == "active" and is_attachment(resource):
             attached = (patient, managing)
     return _Routed(row.seq, origin, patients, organizations, attached)
-
-
-def _patient_references(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "reference" and isinstance(item, str):
-                found = reference_id(item, "Patient")
-                if found is not None:
-                    yield found
-            elif isinstance(item, dict | list):
-                yield from _patient_references(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _patient_references(item)
 
 
 def _deliver(connection: Connection, routed: list[_Routed], serving: dict[str, str]) -> None:
