@@ -32,11 +32,13 @@ from ehp.bench.store_bench import (
     summary_json,
 )
 from ehp.bench.suite import SuiteConfig, run_suite
+from ehp.bench.sync_bench import bench_sync
 from ehp.demo import demo_hints, prepare_demo
 from ehp.registry.commands import register as register_registry_commands
 from ehp.security.cli import audit_app, client_app
 from ehp.security.cli import token as security_token
 from ehp.store.database import DatabaseUrlError, migrate, open_engine
+from ehp.sync.cli import start_sync, sync_app
 from ehp.synth.commands import load as load_command
 from ehp.synth.commands import synth as synth_command
 
@@ -71,6 +73,20 @@ def serve(
     ] = Auth.required,
     workers: Annotated[int, typer.Option(help="Server processes (each with its own connection pool).")] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    central: Annotated[
+        str | None, typer.Option(help="Node: the centre's URL; every change is shipped there.")
+    ] = None,
+    node_id: Annotated[str | None, typer.Option(help="Node: this node's id at the centre.")] = None,
+    organization: Annotated[
+        list[str] | None,
+        typer.Option(help="Node: an organisation it serves, Organization/ID (repeatable)."),
+    ] = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="Node: its Backend Services client id at the centre.")
+    ] = None,
+    client_key: Annotated[
+        Path | None, typer.Option(help="Node: the PEM private key signing its client assertions.")
+    ] = None,
 ) -> None:
     """Serve the FHIR API at http://HOST:PORT/fhir, creating or migrating the schema first."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -80,6 +96,7 @@ def serve(
         raise typer.BadParameter(str(failure), param_hint="--database") from None
     migrate(engine)
     engine.dispose()
+    start_sync(database, role.value, central, node_id, organization or [], client_id, client_key)
     typer.echo(f"EHP {role.value} serving FHIR R4 at http://{host}:{port}/fhir")
     if workers > 1:
         os.environ.update({"EHP_DATABASE": database, "EHP_ROLE": role.value, "EHP_AUTH": auth.value})
@@ -160,6 +177,7 @@ def bench_suite(
 
 
 bench_app.command("search")(bench_search)
+bench_app.command("sync")(bench_sync)
 
 
 @bench_app.command("store")
@@ -189,6 +207,7 @@ app.command("token")(security_token)
 app.add_typer(audit_app, name="audit")
 app.add_typer(client_app, name="client")
 register_registry_commands(app)
+app.add_typer(sync_app, name="sync")
 
 
 if __name__ == "__main__":

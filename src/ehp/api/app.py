@@ -32,6 +32,7 @@ from ehp.security.discovery import smart_configuration_document
 from ehp.security.tokens import TokenError
 from ehp.store.database import migrate, open_engine
 from ehp.store.store import Store
+from ehp.sync.central_api import CentralSync
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +173,10 @@ def create_app(
         yield
         engine.dispose()
 
+    sync_routes = CentralSync(store, authenticator).routes() if role == "central" else []
     app = Starlette(
         routes=[
+            *sync_routes,
             Route("/", home),
             Route("/.well-known/smart-configuration", smart_configuration),
             Route("/fhir/.well-known/smart-configuration", smart_configuration),

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -43,11 +43,21 @@ def throwaway_postgres(admin_url: str = DEFAULT_POSTGRES_ADMIN) -> Iterator[str]
 class BenchServer:
     """``ehp serve`` (by default with ``--auth none``) on a free loopback port, as a child process."""
 
-    def __init__(self, database: str, log_path: Path, *, workers: int = 1, auth: str = "none") -> None:
+    def __init__(
+        self,
+        database: str,
+        log_path: Path,
+        *,
+        workers: int = 1,
+        auth: str = "none",
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.database = database
         self.log_path = log_path
         self.workers = workers
         self.auth = auth
+        self.extra_args = list(extra_args)
+        """More ``ehp serve`` options, e.g. ``--role central`` or a node's ``--central URL``."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/fhir"
         self.process: subprocess.Popen[bytes] | None = None
@@ -66,6 +76,7 @@ class BenchServer:
             self.auth,
             "--workers",
             str(self.workers),
+            *self.extra_args,
         ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)

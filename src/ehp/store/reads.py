@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, select
+from sqlalchemy import and_, bindparam, exists, select, tuple_
 from sqlalchemy.engine import Connection
 
 from ehp.store.prepared import PreparedQuery
@@ -61,6 +62,23 @@ def read_current_row(
     query = _READ_CURRENT_LOCKED if lock else _READ_CURRENT
     row = query.execute(connection, {"type": resource_type, "id": resource_id}).first()
     return (row.rid, row_to_version(row)) if row is not None else None
+
+
+def read_current_rows(
+    connection: Connection, keys: Sequence[tuple[str, str]], *, lock: bool = False
+) -> list[tuple[int, StoredVersion]]:
+    """``rid`` and current version of many resources (those that exist), a few queries in all."""
+    found: list[tuple[int, StoredVersion]] = []
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        chunk = keys[start : start + _KEYS_PER_QUERY]
+        query = _CURRENT.where(tuple_(resources.c.resource_type, resources.c.id).in_(chunk))
+        if lock:
+            query = query.with_for_update(of=resources)
+        found.extend((row.rid, row_to_version(row)) for row in connection.execute(query))
+    return found
+
+
+_KEYS_PER_QUERY = 500
 
 
 def read_version(

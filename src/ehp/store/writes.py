@@ -21,7 +21,13 @@ from ehp.search.extract import IndexRows, extract_index
 from ehp.store.bulk import bulk_insert
 from ehp.store.clock import now_micros, to_instant
 from ehp.store.params import SearchParamRegistry
-from ehp.store.reads import HistoryQuery, history_page, read_current_row, read_version
+from ehp.store.reads import (
+    HistoryQuery,
+    history_page,
+    read_current_row,
+    read_current_rows,
+    read_version,
+)
 from ehp.store.schema import INDEX_COLUMNS, INDEX_TABLES, resource_versions, resources
 from ehp.store.versions import StoredVersion
 
@@ -113,6 +119,50 @@ class WriteTransaction:
         self._new_versions.append((key, stored))
         self._contents[key] = stored
         return stored
+
+    def write_replica(
+        self, version: StoredVersion, index: IndexRows | None, *, known: bool = False
+    ) -> StoredVersion:
+        """Store a version made elsewhere as it was made: same version number, time and content.
+
+        Replication uses it; the caller has checked that ``version`` follows the current one
+        (``known`` says :meth:`current` or :meth:`preload` already looked the resource up).
+        ``version.content`` already carries the resource's ``id`` and ``meta``.
+        """
+        key = (version.resource_type, version.id)
+        state = self._states.get(key)
+        if state is None and not known and key not in self._contents:
+            self.current(version.resource_type, version.id)
+            state = self._states.get(key)
+        if state is None:
+            state = _ResourceState(None, 0, 0, True, was_stored=False)
+            self._states[key] = state
+        state.version = version.version
+        state.last_updated = version.last_updated
+        state.deleted = version.content is None
+        state.dirty = True
+        state.index = index if version.content is not None else None
+        stored = StoredVersion(
+            version.resource_type,
+            version.id,
+            version.version,
+            version.last_updated,
+            version.method,
+            version.content,
+        )
+        self._new_versions.append((key, stored))
+        self._contents[key] = stored
+        return stored
+
+    def preload(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredVersion]:
+        """Look many resources up in one query (rows locked on PostgreSQL); their current versions."""
+        wanted = [key for key in dict.fromkeys(keys) if key not in self._states and key not in self._contents]
+        for rid, version in read_current_rows(self.connection, wanted, lock=True):
+            self._states[(version.resource_type, version.id)] = _ResourceState(
+                rid, version.version, version.last_updated, version.deleted
+            )
+            self._contents[(version.resource_type, version.id)] = version
+        return {key: self._contents[key] for key in keys if key in self._contents}
 
     def flush(self) -> None:
         """Write the buffered resource and index rows (version rows wait for commit)."""
