@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ehp.api.interactions import bundle, create, delete, history, patch, read, search, update, validate
 from ehp.api.interactions.capabilities import capabilities
+from ehp.api.passport_routes import passport_routes
 from ehp.api.registry_routes import registry_routes
 from ehp.api.routing import Route
 
@@ -34,4 +35,5 @@ def build_routes() -> list[Route]:
         Route("POST", "type-op", validate.validate, "none", operation="validate"),
         Route("POST", "instance-op", validate.validate, "none", operation="validate"),
         *registry_routes(),
+        *passport_routes(),
     ]

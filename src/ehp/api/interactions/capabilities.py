@@ -25,6 +25,11 @@ INSTANCE_INTERACTIONS = {
     ("POST", "type"): "create",
     ("GET", "type"): "search-type",
 }
+OPERATION_DEFINITIONS = {
+    "everything": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+    "summary": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary",
+}
+"""Operations defined elsewhere than ``Resource-{name}``."""
 SEARCH_TYPES = frozenset(MODIFIERS) - {"words"}
 WORDS = frozenset({"_text", "_content"})
 STORE_COLUMNS = {"_id": "token", "_lastUpdated": "date"}
@@ -107,7 +112,12 @@ def _statement(base: str, role: str, routes: tuple[tuple[str, str, str | None], 
                     if (entry := _search_param(code, p)) is not None
                 ],
                 "operation": [
-                    {"name": op, "definition": f"http://hl7.org/fhir/OperationDefinition/Resource-{op}"}
+                    {
+                        "name": op,
+                        "definition": OPERATION_DEFINITIONS.get(
+                            op, f"http://hl7.org/fhir/OperationDefinition/Resource-{op}"
+                        ),
+                    }
                     for op in operations
                 ],
             }
