@@ -9,6 +9,9 @@ import orjson
 
 from ehp.passport.everything import RecordQuery, read_record
 from ehp.search.query import QueryRunner, Scope
+from ehp.store.store import StoreReader
+from ehp.store.versions import StoredVersion
+from ehp.store.writes import WriteTransaction
 
 Json = dict[str, Any]
 
@@ -21,17 +24,15 @@ class PatientRecord:
     by_reference: dict[str, Json]
     """``Type/id`` → resource."""
 
-    def members(self) -> list[Json]:
-        """The resources about the patient (the compartment), without the Patient itself."""
-        return [r for r in self.resources if r is not self.patient and _about(r, self.patient["id"])]
 
+def read_patient(reader: StoreReader | WriteTransaction, patient_id: str) -> StoredVersion | None:
+    """The stored Patient a record operation or the passport page opens (None: never existed).
 
-def _about(resource: Json, patient_id: str) -> bool:
-    reference = f"Patient/{patient_id}"
-    return any(
-        isinstance(resource.get(key), dict) and resource[key].get("reference") == reference
-        for key in ("subject", "patient", "beneficiary")
-    )
+    Every way into a whole record (``$everything``, ``$summary``, the passport page) starts here, on
+    behalf of the reader's request context: this is where a per-request decision on which patients
+    the caller may see belongs.
+    """
+    return reader.read("Patient", patient_id)
 
 
 def load_record(runner: QueryRunner, scope: Scope, patient: Json) -> PatientRecord:
