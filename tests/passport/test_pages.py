@@ -1,0 +1,44 @@
+"""The passport pages over plain HTTP on both databases: status, languages, nothing loaded from elsewhere."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.passport.conftest import Loaded
+
+
+def site(loaded: Loaded) -> httpx.Client:
+    return httpx.Client(base_url=loaded.server.base.removesuffix("/fhir"), timeout=60)
+
+
+def test_the_page_is_served_whole_by_the_platform(loaded: Loaded) -> None:
+    patient = loaded.people.patients["chronic"]
+    with site(loaded) as client:
+        response = client.get(f"/passport/{patient['id']}")
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+        page = response.text
+        assert patient["name"][0]["text"] in page and '<html lang="ru">' in page  # Russian by default
+        assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), (
+            "the page must not load anything from elsewhere"
+        )
+        for asset in re.findall(r"""(?:src|href)="(/passport-static/[^"]+)""", page):
+            served = client.get(asset)
+            assert served.status_code == 200 and len(served.content) > 500, asset
+        assert client.get(f"/passport/{patient['id']}?lang=xx").text.count('<html lang="ru">') == 1
+
+
+def test_unknown_and_deleted_patients_are_404(loaded: Loaded) -> None:
+    with site(loaded) as client:
+        assert client.get("/passport/no-such-person").status_code == 404
+        assert client.get("/passport/no-such-person?lang=kk").text.count("Ешкім табылмады") == 1
+
+
+def test_the_index_finds_people_by_name(loaded: Loaded) -> None:
+    patient = loaded.people.patients["chronic"]
+    family = patient["name"][1]["family"]  # the Latin spelling finds the Cyrillic record too
+    with site(loaded) as client:
+        page = client.get("/passport", params={"q": family, "lang": "en"}).text
+    assert f"/passport/{patient['id']}" in page
+    assert patient["name"][1]["text"] in page
