@@ -178,7 +178,7 @@ def grow_record(resources: list[Json], patient_id: str, size: int, *, seed: int 
         encounter = _encounter_of(resource)
         if encounter is not None and resource["resourceType"] in ("Observation", "Condition"):
             by_encounter.setdefault(encounter, []).append(resource)
-    rng = random.Random(seed)
+    rng = random.Random(f"{seed}:{patient_id}")
     added: list[Json] = []
     span = (REFERENCE_DATE - RECORDS_FROM).days
     while len(own) + len(added) < size:

@@ -11,7 +11,7 @@ The record of ``Patient/X`` is
 
 ``_type`` and ``_since`` then filter what is returned (by type, and by ``meta.lastUpdated``).
 The record's row ids are found with the search engine's compartment and date clauses
-(:func:`record_entries`), then pages are keyset pages over them (the row id of a page's boundary in
+(:func:`_record_rows`), then pages are keyset pages over them (the row id of a page's boundary in
 ``_cursor``, as in search), and only a page's content is read. The summary and the passport page read
 the whole record (:func:`read_record`).
 
@@ -39,7 +39,7 @@ from ehp.search.includes import Row, current_rows
 from ehp.search.parameters import parameters_for
 from ehp.search.query import Criterion, QueryRunner, Scope, criteria_clause
 from ehp.search.sorting import Cursor
-from ehp.store.schema import idx_reference, resources
+from ehp.store.schema import idx_reference, resource_versions, resources
 
 PATIENT = "Patient"
 REFERENCED_TYPES = ("Location", "Medication", "Organization", "Practitioner", "PractitionerRole")
@@ -110,17 +110,42 @@ def _in_compartment(scope: Scope, query: RecordQuery, root: NamedFromClause) -> 
     return and_(root.c.deleted == false(), members_of, _care_range(scope, query, root))
 
 
-def _referred(scope: Scope, sources: Select[Any] | list[int]) -> Select[Any]:
-    """Rid, type and update time of the :data:`REFERENCED_TYPES` resources the ``sources`` rows refer to."""
+def _with_content(columns: list[Any], root: NamedFromClause, content: bool) -> Select[Any]:
+    if not content:
+        return select(*columns)
+    joined = root.join(
+        resource_versions,
+        and_(resource_versions.c.rid == root.c.rid, resource_versions.c.version == root.c.version),
+    )
+    return select(*columns, resource_versions.c.content).select_from(joined)
+
+
+def _members(scope: Scope, query: RecordQuery, only: tuple[str, ...] | None, content: bool) -> Select[Any]:
+    root = resources
+    columns = [root.c.rid, root.c.resource_type, root.c.id, root.c.last_updated]
+    condition = _in_compartment(scope, query, root)
+    if only is not None:
+        condition = and_(condition, root.c.resource_type.in_(only))
+    return _with_content(columns, root, content).where(condition)
+
+
+def _referred(scope: Scope, sources: Select[Any] | list[int], content: bool) -> Select[Any]:
+    """The :data:`REFERENCED_TYPES` resources the ``sources`` rows refer to (rid, type, id, update time)."""
     target = resources.alias("target")
     ref = idx_reference
-    return (
-        select(target.c.rid, target.c.resource_type, target.c.last_updated)
-        .select_from(
-            ref.join(
-                target, and_(target.c.resource_type == ref.c.target_type, target.c.id == ref.c.target_id)
-            )
+    columns = [target.c.rid, target.c.resource_type, target.c.id, target.c.last_updated]
+    joined = ref.join(
+        target, and_(target.c.resource_type == ref.c.target_type, target.c.id == ref.c.target_id)
+    )
+    if content:
+        joined = joined.join(
+            resource_versions,
+            and_(resource_versions.c.rid == target.c.rid, resource_versions.c.version == target.c.version),
         )
+        columns.append(resource_versions.c.content)
+    return (
+        select(*columns)
+        .select_from(joined)
         .where(
             ref.c.rid.in_(sources),
             ref.c.target_type.in_(REFERENCED_TYPES),
@@ -130,35 +155,27 @@ def _referred(scope: Scope, sources: Select[Any] | list[int]) -> Select[Any]:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    rid: int
-    resource_type: str
-    last_updated: int
+def _record_rows(
+    runner: QueryRunner, scope: Scope, query: RecordQuery, only: tuple[str, ...] | None, content: bool
+) -> list[Any]:
+    """The rows of the record the query returns (with their content when asked), in row order.
 
-
-def record_entries(runner: QueryRunner, scope: Scope, query: RecordQuery) -> list[Entry]:
-    """Every resource of the record that the query returns, in row order (three index queries).
-
-    Referred resources are those the record's resources refer to, and what the practitioner roles
-    among them refer to (the practitioner, organisation and locations of a role). The record is
-    found first and its content read afterwards, a page at a time: one statement doing both is
-    planned badly by PostgreSQL (nested semi-joins over the reference index).
+    Three statements: the members, what they refer to, and what their practitioner roles refer to.
+    One statement doing all of it is planned badly by PostgreSQL (nested semi-joins over the
+    reference index).
     """
-    columns = (resources.c.rid, resources.c.resource_type, resources.c.last_updated)
-    members = select(*columns).where(_in_compartment(scope, query, resources))
-    found = {row.rid: Entry(*row) for row in runner.query(members)}
-    member_rids = select(resources.c.rid).where(_in_compartment(scope, query, resources))
-    referred = {row.rid: Entry(*row) for row in runner.query(_referred(scope, member_rids))}
-    roles = [rid for rid, entry in referred.items() if entry.resource_type == "PractitionerRole"]
+    found = {row.rid: row for row in runner.query(_members(scope, query, only, content))}
+    sources = _members(scope, query, only, content=False).with_only_columns(resources.c.rid)
+    referred = {row.rid: row for row in runner.query(_referred(scope, sources, content))}
+    roles = [rid for rid, row in referred.items() if row.resource_type == "PractitionerRole"]
     if roles:
-        referred.update({row.rid: Entry(*row) for row in runner.query(_referred(scope, roles))})
+        referred.update({row.rid: row for row in runner.query(_referred(scope, roles, content))})
     found.update(referred)
     return [
-        entry
-        for _, entry in sorted(found.items())
-        if (query.types is None or entry.resource_type in query.types)
-        and (query.since is None or entry.last_updated >= query.since)
+        row
+        for _, row in sorted(found.items())
+        if (query.types is None or row.resource_type in query.types)
+        and (query.since is None or row.last_updated >= query.since)
     ]
 
 
@@ -175,8 +192,7 @@ def read_page(
     runner: QueryRunner, scope: Scope, query: RecordQuery, count: int, cursor: Cursor | None
 ) -> SearchPage:
     """One keyset page of the record in row order (after the cursor, or before it), with the total."""
-    entries = record_entries(runner, scope, query)
-    rids = [entry.rid for entry in entries]
+    rids = [row.rid for row in _record_rows(runner, scope, query, None, content=False)]
     if cursor is None:
         first = 0
     elif cursor.before:
@@ -193,9 +209,16 @@ def read_page(
     return page
 
 
-def read_record(runner: QueryRunner, scope: Scope, query: RecordQuery) -> list[Row]:
-    """The whole record at once (for the summary and the passport page), in row order."""
-    return _contents(runner, [entry.rid for entry in record_entries(runner, scope, query)])
+def read_record(
+    runner: QueryRunner, scope: Scope, query: RecordQuery, only: tuple[str, ...] | None = None
+) -> list[Row]:
+    """The whole record at once with its content (for the summary and the passport page), in row order.
+
+    ``only`` reads just the members of these types (and what they refer to), for a reader that needs
+    no more (the summary needs no Encounter).
+    """
+    rows = _record_rows(runner, scope, query, only, content=True)
+    return [Row(row.rid, row.resource_type, row.id, row.content) for row in rows]
 
 
 def is_referenced(resource_type: str) -> bool:

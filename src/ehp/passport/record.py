@@ -35,8 +35,11 @@ def read_patient(reader: StoreReader | WriteTransaction, patient_id: str) -> Sto
     return reader.read("Patient", patient_id)
 
 
-def load_record(runner: QueryRunner, scope: Scope, patient: Json) -> PatientRecord:
-    rows = read_record(runner, scope, RecordQuery(str(patient["id"])))
+def load_record(
+    runner: QueryRunner, scope: Scope, patient: Json, only: tuple[str, ...] | None = None
+) -> PatientRecord:
+    """The patient's record (just the members of the ``only`` types, and what they refer to, when given)."""
+    rows = read_record(runner, scope, RecordQuery(str(patient["id"])), only)
     resources = [
         patient if row.resource_type == "Patient" and row.id == patient["id"] else orjson.loads(row.content)
         for row in rows

@@ -34,6 +34,21 @@ BLOOD_GROUP_CODES = ("882-1", "883-9", "10331-7")
 """LOINC: ABO and Rh group; ABO group; Rh type."""
 PREGNANCY_OBSERVATIONS = frozenset({"82810-3", "11636-8", "11778-8", "11449-6"})
 PREGNANCY_ICD10 = ("O", "Z32", "Z33", "Z34", "Z35", "Z36", "Z37")
+SUMMARY_TYPES = (
+    "Patient",
+    "Condition",
+    "AllergyIntolerance",
+    "MedicationRequest",
+    "MedicationStatement",
+    "Immunization",
+    "Observation",
+    "Procedure",
+    "DeviceUseStatement",
+    "Flag",
+    "CarePlan",
+    "EpisodeOfCare",
+)
+"""The types a summary is made from (an Encounter, say, never appears in it)."""
 
 
 @dataclass(frozen=True, slots=True)

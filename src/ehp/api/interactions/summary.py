@@ -9,7 +9,7 @@ from ehp.api.interactions.patient_record import record_patient
 from ehp.api.messages import FhirResponse
 from ehp.passport.ips import document
 from ehp.passport.record import load_record
-from ehp.passport.summary import summarize
+from ehp.passport.summary import SUMMARY_TYPES, summarize
 from ehp.search.query import Scope
 from ehp.store.clock import now_micros, to_instant
 
@@ -22,7 +22,7 @@ def summary(call: Call) -> FhirResponse:
             raise bad_request(f"$summary takes no parameter '{name}'", name)
     patient = record_patient(call, "summary")
     reader = call.store_reader
-    record = load_record(reader, Scope(reader.params, call.base), patient)
+    record = load_record(reader, Scope(reader.params, call.base), patient, SUMMARY_TYPES)
     bundle = document(
         patient, summarize(record.resources), record.by_reference, call.base, to_instant(now_micros())
     )
