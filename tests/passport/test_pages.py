@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 
+from ehp.bench.servers import BenchServer
 from tests.passport.conftest import Loaded
+from tests.security.test_tokens import cli_token
 
 
 def site(loaded: Loaded) -> httpx.Client:
@@ -42,3 +45,14 @@ def test_the_index_finds_people_by_name(loaded: Loaded) -> None:
         page = client.get("/passport", params={"q": family, "lang": "en"}).text
     assert f"/passport/{patient['id']}" in page
     assert patient["name"][1]["text"] in page
+
+
+def test_with_authentication_on_the_pages_need_the_bearer_token(tmp_path: Path) -> None:
+    with BenchServer(f"sqlite:///{tmp_path / 'ehp.db'}", tmp_path / "server.log", auth="required") as server:
+        root = server.base.removesuffix("/fhir")
+        refused = httpx.get(f"{root}/passport?lang=en", timeout=30)
+        assert refused.status_code == 401 and "Sign-in required" in refused.text
+        assert httpx.get(f"{root}/passport/someone", timeout=30).status_code == 401
+        bearer = cli_token(server, "Practitioner/doc-1", "user/*.rs")
+        allowed = httpx.get(f"{root}/passport", headers={"Authorization": f"Bearer {bearer}"}, timeout=30)
+        assert allowed.status_code == 200 and 'id="patients"' not in allowed.text  # an empty store

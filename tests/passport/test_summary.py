@@ -196,3 +196,24 @@ def test_summary_errors(loaded: Loaded) -> None:
     statement = loaded.client.get("metadata").json()
     patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
     assert {o["name"] for o in patient["operation"]} >= {"everything", "summary"}
+
+
+def test_a_mother_has_the_pregnancy_section(loaded: Loaded) -> None:
+    deliveries = [
+        r
+        for r in loaded.people.resources()
+        if r["resourceType"] == "Condition" and r["code"]["coding"][0]["code"] in ("O80", "O82")
+    ]
+    mother_id = deliveries[0]["subject"]["reference"][8:]
+    pregnancy = {
+        r["id"]
+        for r in loaded.people.resources()
+        if r["resourceType"] == "Condition"
+        and r["subject"]["reference"] == f"Patient/{mother_id}"
+        and r["code"]["coding"][0]["code"].startswith(("O", "Z3"))
+    }
+    response = loaded.client.get(f"Patient/{mother_id}/$summary")
+    assert response.status_code == 200
+    bundle = response.json()
+    assert {c["id"] for c in entries(bundle, "10162-6")} == pregnancy
+    assert any(c["code"]["coding"][0]["code"] in ("O80", "O82") for c in entries(bundle, "10162-6"))

@@ -17,6 +17,7 @@ LABELS: dict[str, tuple[str, str, str]] = {
     "search": ("Іздеу", "Найти", "Search"),
     "search-hint": ("Аты-жөні немесе ЖСН", "ФИО или ИИН", "Name or IIN"),
     "no-patients": ("Ешкім табылмады", "Никто не найден", "Nobody found"),
+    "login-required": ("Кіру қажет", "Требуется вход", "Sign-in required"),
     "back": ("Пациенттер тізімі", "Список пациентов", "Patient list"),
     # header
     "name": ("Аты-жөні", "ФИО", "Name"),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +28,17 @@ class PatientRecord:
     """``Type/id`` → resource."""
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def read_patient(reader: StoreReader | WriteTransaction, patient_id: str) -> StoredVersion | None:
     """The stored Patient a record operation or the passport page opens (None: never existed).
 
@@ -38,10 +52,17 @@ def read_patient(reader: StoreReader | WriteTransaction, patient_id: str) -> Sto
 def load_record(
     runner: QueryRunner, scope: Scope, patient: Json, only: tuple[str, ...] | None = None
 ) -> PatientRecord:
-    """The patient's record (just the members of the ``only`` types, and what they refer to, when given)."""
+    """The patient's record (just the members of the ``only`` types, and what they refer to, when given).
+
+    The cyclic garbage collector is paused while the record is parsed: thousands of new dicts would
+    set off collections that walk every one of them again, a third of the parsing time.
+    """
     rows = read_record(runner, scope, RecordQuery(str(patient["id"])), only)
-    resources = [
-        patient if row.resource_type == "Patient" and row.id == patient["id"] else orjson.loads(row.content)
-        for row in rows
-    ]
+    with collector_paused():
+        resources = [
+            patient
+            if row.resource_type == "Patient" and row.id == patient["id"]
+            else orjson.loads(row.content)
+            for row in rows
+        ]
     return PatientRecord(patient, resources, {f"{r['resourceType']}/{r['id']}": r for r in resources})

@@ -133,37 +133,39 @@ def _pregnancy(resource: Json) -> bool:
     return False
 
 
-def _of(record: list[Json], kind: str, keep: Callable[[Json], bool]) -> list[Json]:
-    return [r for r in record if r.get("resourceType") == kind and _usable(r) and keep(r)]
-
-
 def summarize(record: list[Json]) -> list[Section]:
     """The sections of the summary of a record (the required ones always, others when they hold anything)."""
-    observations = _of(record, "Observation", lambda r: True)
+    by_type: dict[str, list[Json]] = {}
+    for resource in record:
+        by_type.setdefault(str(resource.get("resourceType")), []).append(resource)
+
+    def _of(kind: str, keep: Callable[[Json], bool]) -> list[Json]:
+        return [r for r in by_type.get(kind, []) if _usable(r) and keep(r)]
+
+    observations = _of("Observation", lambda r: True)
     laboratory = [o for o in observations if "laboratory" in _category(o) and not is_blood_group(o)]
     chosen: dict[str, list[Json]] = {
         "problems": _of(
-            record, "Condition", lambda r: _status(r, "clinicalStatus") in ("active", "recurrence", "relapse")
+            "Condition", lambda r: _status(r, "clinicalStatus") in ("active", "recurrence", "relapse")
         ),
         "allergies": _of(
-            record,
             "AllergyIntolerance",
             lambda r: (
                 _status(r, "clinicalStatus") not in ("inactive", "resolved")
                 and _status(r, "verificationStatus") not in ("refuted", "entered-in-error")
             ),
         ),
-        "medications": _of(record, "MedicationRequest", lambda r: r.get("status") in ("active", "on-hold"))
-        + _of(record, "MedicationStatement", lambda r: r.get("status") in ("active", "intended")),
-        "immunizations": _of(record, "Immunization", lambda r: r.get("status") == "completed"),
+        "medications": _of("MedicationRequest", lambda r: r.get("status") in ("active", "on-hold"))
+        + _of("MedicationStatement", lambda r: r.get("status") in ("active", "intended")),
+        "immunizations": _of("Immunization", lambda r: r.get("status") == "completed"),
         "results": [o for o in observations if is_blood_group(o)] + _latest_by_code(laboratory),
-        "procedures": _of(record, "Procedure", lambda r: r.get("status") in ("completed", "in-progress")),
-        "devices": _of(record, "DeviceUseStatement", lambda r: r.get("status") in ("active", "completed")),
-        "alerts": _of(record, "Flag", lambda r: r.get("status") == "active"),
+        "procedures": _of("Procedure", lambda r: r.get("status") in ("completed", "in-progress")),
+        "devices": _of("DeviceUseStatement", lambda r: r.get("status") in ("active", "completed")),
+        "alerts": _of("Flag", lambda r: r.get("status") == "active"),
         "vital-signs": _latest_by_code(o for o in observations if "vital-signs" in _category(o)),
-        "pregnancy": [r for r in record if _pregnancy(r) and _usable(r)],
-        "plan-of-care": _of(record, "CarePlan", lambda r: r.get("status") == "active")
-        + [r for r in record if is_dispensary(r) and r.get("status") == "active"],
+        "pregnancy": [r for r in observations + by_type.get("Condition", []) if _pregnancy(r) and _usable(r)],
+        "plan-of-care": _of("CarePlan", lambda r: r.get("status") == "active")
+        + _of("EpisodeOfCare", lambda r: is_dispensary(r) and r.get("status") == "active"),
     }
     sections = []
     for kind in SECTIONS:

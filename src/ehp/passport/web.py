@@ -81,7 +81,7 @@ class PassportPages:
         try:
             ctx = self._context(request)
         except TokenError as failure:
-            return self._page("error.html", language, 401, message=str(failure))
+            return self._page("error.html", language, 401, heading="login-required", message=str(failure))
         text = request.query_params.get("q", "").strip()
         base = f"{request.url.scheme}://{request.url.netloc}/fhir"
         patients = await run_in_threadpool(self._find, ctx, text, base, language)
@@ -119,12 +119,14 @@ class PassportPages:
         try:
             ctx = self._context(request)
         except TokenError as failure:
-            return self._page("error.html", language, 401, message=str(failure))
+            return self._page("error.html", language, 401, heading="login-required", message=str(failure))
         patient_id = request.path_params["patient_id"]
         base = f"{request.url.scheme}://{request.url.netloc}/fhir"
         view = await run_in_threadpool(self._view, ctx, patient_id, base, language)
         if view is None:
-            return self._page("error.html", language, 404, message=f"Patient/{patient_id}")
+            return self._page(
+                "error.html", language, 404, heading="no-patients", message=f"Patient/{patient_id}"
+            )
         data = {
             "events": view.events,
             "charts": view.charts,
