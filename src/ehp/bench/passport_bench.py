@@ -62,6 +62,8 @@ class Figure:
     p99_ms: float
     entries: int = 0
     """Entries per answer (per page set for $everything)."""
+    server_cpu_ms: float = 0.0
+    """CPU time of the server process per request (PostgreSQL's own CPU not included)."""
 
 
 @dataclass(slots=True)
@@ -81,8 +83,9 @@ def _percentile(samples: list[float], share: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000, 2) if ordered else 0.0
 
 
-def _figure(name: str, samples: list[float], entries: int) -> Figure:
-    return Figure(name, len(samples), _percentile(samples, 0.5), _percentile(samples, 0.99), entries)
+def _figure(name: str, samples: list[float], entries: int, cpu: float = 0.0) -> Figure:
+    p50, p99 = _percentile(samples, 0.5), _percentile(samples, 0.99)
+    return Figure(name, len(samples), p50, p99, entries, round(cpu / max(len(samples), 1) * 1000, 1))
 
 
 def population(config: PassportBenchConfig) -> tuple[list[Json], str, str, int, int]:
@@ -154,15 +157,17 @@ def _page_set(client: Client, path: str) -> int:
     return entries
 
 
-def _timed(action: Any, times: int) -> tuple[list[float], Any]:
+def _timed(server: BenchServer, action: Any, times: int) -> tuple[list[float], Any, float]:
+    """Latencies of ``times`` runs after a warm-up, the last result, and the server's CPU seconds."""
     samples = []
     result = None
-    action()  # warm-up
+    action()
+    cpu = server.cpu_seconds()
     for _ in range(times):
         started = time.perf_counter()
         result = action()
         samples.append(time.perf_counter() - started)
-    return samples, result
+    return samples, result, server.cpu_seconds() - cpu
 
 
 def _browser_renders(url: str, loads: int) -> list[float]:
@@ -196,21 +201,23 @@ def bench_backend(backend: str, database: str, config: PassportBenchConfig, log:
             result = PassportBenchResult(
                 backend, len(resources), round(seconds, 1), compartment, page_compartment
             )
-            samples, body = _timed(lambda: client.get(f"{fhir}/Patient/{first}/$summary"), config.requests)
-            entries = len(orjson.loads(body)["entry"])
-            result.figures.append(_figure("$summary", samples, entries))
+            samples, body, cpu = _timed(
+                server, lambda: client.get(f"{fhir}/Patient/{first}/$summary"), config.requests
+            )
+            result.figures.append(_figure("$summary", samples, len(orjson.loads(body)["entry"]), cpu))
             for count in ("1000", ""):
                 query = f"?_count={count}" if count else ""
-                samples, entries = _timed(
+                samples, entries, cpu = _timed(
+                    server,
                     lambda q=query: _page_set(client, f"{fhir}/Patient/{first}/$everything{q}"),
                     max(config.requests // 4, 2),
                 )
                 name = f"$everything page set (_count={count or 'default 50'})"
-                result.figures.append(_figure(name, samples, entries))
+                result.figures.append(_figure(name, samples, entries, cpu))
             site = server.base.removesuffix("/fhir")
             page_path = urlsplit(f"{site}/passport/{second}").path
-            samples, html = _timed(lambda: client.get(page_path), config.page_loads)
-            result.figures.append(_figure("passport page HTML (server)", samples, len(html)))
+            samples, html, cpu = _timed(server, lambda: client.get(page_path), config.page_loads)
+            result.figures.append(_figure("passport page HTML (server)", samples, len(html), cpu))
         finally:
             client.close()
         if CHROMIUM.exists():
@@ -228,13 +235,14 @@ def format_results(results: list[PassportBenchResult], config: PassportBenchConf
         f"setup: Astana network + {config.people} people; $everything/$summary patient grown to "
         f"{config.records} resources, page patient to {config.page_records}; one client, one server worker",
         "",
-        "| backend | figure | requests | p50 ms | p99 ms | entries (bytes for HTML) |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| backend | figure | requests | p50 ms | p99 ms | server CPU ms each | entries (bytes for HTML) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for result in results:
         for f in result.figures:
             lines.append(
-                f"| {result.backend} | {f.name} | {f.requests} | {f.p50_ms} | {f.p99_ms} | {f.entries:,} |"
+                f"| {result.backend} | {f.name} | {f.requests} | {f.p50_ms} | {f.p99_ms} | {f.server_cpu_ms} "
+                f"| {f.entries:,} |"
             )
     lines.append("")
     for result in results:
