@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, bindparam, false, or_, select, true
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import NamedFromClause
 
 from ehp.search.clauses import local_reference
@@ -120,13 +121,9 @@ def _with_content(columns: list[Any], root: NamedFromClause, content: bool) -> S
     return select(*columns, resource_versions.c.content).select_from(joined)
 
 
-def _members(scope: Scope, query: RecordQuery, only: tuple[str, ...] | None, content: bool) -> Select[Any]:
-    root = resources
-    columns = [root.c.rid, root.c.resource_type, root.c.id, root.c.last_updated]
-    condition = _in_compartment(scope, query, root)
-    if only is not None:
-        condition = and_(condition, root.c.resource_type.in_(only))
-    return _with_content(columns, root, content).where(condition)
+def _member_condition(scope: Scope, query: RecordQuery, only: tuple[str, ...] | None) -> ColumnElement[bool]:
+    condition = _in_compartment(scope, query, resources)
+    return condition if only is None else and_(condition, resources.c.resource_type.in_(only))
 
 
 def _referred(scope: Scope, sources: Select[Any] | list[int], content: bool) -> Select[Any]:
@@ -164,8 +161,12 @@ def _record_rows(
     One statement doing all of it is planned badly by PostgreSQL (nested semi-joins over the
     reference index).
     """
-    found = {row.rid: row for row in runner.query(_members(scope, query, only, content))}
-    sources = _members(scope, query, only, content=False).with_only_columns(resources.c.rid)
+    condition = _member_condition(scope, query, only)
+    columns = [resources.c.rid, resources.c.resource_type, resources.c.id, resources.c.last_updated]
+    found = {
+        row.rid: row for row in runner.query(_with_content(columns, resources, content).where(condition))
+    }
+    sources = select(resources.c.rid).where(condition)
     referred = {row.rid: row for row in runner.query(_referred(scope, sources, content))}
     roles = [rid for rid, row in referred.items() if row.resource_type == "PractitionerRole"]
     if roles:
@@ -180,9 +181,13 @@ def _record_rows(
 
 
 def _contents(runner: QueryRunner, rids: list[int]) -> list[Row]:
+    """The current content of these rows. The ids (integers read from the database) are written into
+    the statement: a thousand bound parameters cost more to build and send than the query to run."""
     rows: list[Row] = []
     for start in range(0, len(rids), CHUNK):
-        chunk = rids[start : start + CHUNK]
+        chunk: BindParameter[list[int]] = bindparam(
+            "rids", rids[start : start + CHUNK], expanding=True, literal_execute=True
+        )
         statement = current_rows(resources.c.rid.in_(chunk)).order_by(resources.c.rid)
         rows.extend(Row(row.rid, row.resource_type, row.id, row.content) for row in runner.query(statement))
     return rows

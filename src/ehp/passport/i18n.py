@@ -48,9 +48,6 @@ LABELS: dict[str, tuple[str, str, str]] = {
     "pregnancy": ("Жүктілік", "Беременности", "Pregnancies"),
     "plan-of-care": ("Диспансерлік бақылау", "Диспансерное наблюдение", "Plan of care"),
     "nothing": ("Мәлімет жоқ", "Нет данных", "No information"),
-    "date": ("Күні", "Дата", "Date"),
-    "item": ("Атауы", "Наименование", "Item"),
-    "details": ("Мәліметтер", "Подробности", "Details"),
     # timeline
     "timeline": ("Өмір бойғы хронология", "Хронология жизни", "Lifelong timeline"),
     "events": ("оқиға", "событий", "events"),
