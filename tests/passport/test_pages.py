@@ -8,6 +8,8 @@ from pathlib import Path
 import httpx
 
 from ehp.bench.servers import BenchServer
+from ehp.demo import DEMO_REGION, demo_hints
+from ehp.synth.generator import SynthConfig, synthesize
 from tests.passport.conftest import Loaded
 from tests.security.test_tokens import cli_token
 
@@ -56,3 +58,14 @@ def test_with_authentication_on_the_pages_need_the_bearer_token(tmp_path: Path) 
         bearer = cli_token(server, "Practitioner/doc-1", "user/*.rs")
         allowed = httpx.get(f"{root}/passport", headers={"Authorization": f"Bearer {bearer}"}, timeout=30)
         assert allowed.status_code == 200 and 'id="patients"' not in allowed.text  # an empty store
+
+
+def test_the_demo_prints_the_passport_address(tmp_path: Path) -> None:
+    synthesize(
+        SynthConfig(people=30, regions=(DEMO_REGION,)), tmp_path / "synth", "bundles", show_progress=False
+    )
+    hints = demo_hints(tmp_path, "http://127.0.0.1:8080/fhir")
+    assert "The health passport page for clinicians: http://127.0.0.1:8080/passport" in hints
+    page = next(hint for hint in hints if "/passport/" in hint).split()[0]
+    patient_id = page.rsplit("/", 1)[1].split("?")[0]
+    assert any(hint.endswith(f"/Patient/{patient_id}/$summary'") for hint in hints)
