@@ -23,6 +23,7 @@ from ehp.bench.options import (
     QuickOption,
     WorkersOption,
 )
+from ehp.bench.passport_bench import bench_passport
 from ehp.bench.search_bench import bench_search
 from ehp.bench.store_bench import (
     StoreBenchConfig,
@@ -178,6 +179,7 @@ def bench_suite(
 
 bench_app.command("search")(bench_search)
 bench_app.command("sync")(bench_sync)
+bench_app.command("passport")(bench_passport)
 
 
 @bench_app.command("store")

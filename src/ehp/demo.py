@@ -61,6 +61,14 @@ def demo_hints(folder: Path, base: str) -> list[str]:
             f"  curl '{base}/Immunization?patient=Patient/{patient['id']}'",
         ]
     hints.append(f"  curl {base}/metadata")
+    site = base.removesuffix("/fhir")
+    hints.append(f"The health passport page for clinicians: {site}/passport")
+    if patient is not None:
+        hints += [
+            f"  {site}/passport/{patient['id']}?lang=en   (lang=kk, ru, en)",
+            f"  curl '{base}/Patient/{patient['id']}/$summary'",
+            f"  curl '{base}/Patient/{patient['id']}/$everything?_count=100'",
+        ]
     return hints
 
 

@@ -22,6 +22,7 @@ from ehp.context import RequestContext, development_context
 from ehp.fhir.definitions import resource_types
 from ehp.fhir.jsonio import dumps, dumps_pretty, loads
 from ehp.fhir.validation import warm_up
+from ehp.passport.web import PassportPages
 from ehp.registry.rules import registry_rules
 from ehp.reindex.rule import SearchParameterRule
 from ehp.search.compiled import compile_stats
@@ -184,6 +185,7 @@ def create_app(
             Route("/auth/token", token_endpoint, methods=["POST"]),
             Route("/fhir", endpoint, methods=methods),
             Route("/fhir/{path:path}", endpoint, methods=methods),
+            *PassportPages(service, authenticator).routes(),
         ],
         lifespan=lifespan,
     )

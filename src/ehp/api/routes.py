@@ -5,6 +5,7 @@ from __future__ import annotations
 from ehp.api.interactions import bundle, create, delete, history, patch, read, search, update, validate
 from ehp.api.interactions.capabilities import capabilities
 from ehp.api.interactions.reindex import reindex_status, start_reindex
+from ehp.api.passport_routes import passport_routes
 from ehp.api.registry_routes import registry_routes
 from ehp.api.routing import Route
 
@@ -39,4 +40,5 @@ def build_routes() -> list[Route]:
         Route("POST", "type-op", start_reindex, "none", operation="reindex"),
         Route("GET", "system-op", reindex_status, "none", operation="reindex"),
         Route("GET", "type-op", reindex_status, "none", operation="reindex"),
+        *passport_routes(),
     ]

@@ -29,8 +29,12 @@ SEARCH_TYPES = frozenset(MODIFIERS) - {"words"}
 WORDS = frozenset({"_text", "_content"})
 STORE_COLUMNS = {"_id": "token", "_lastUpdated": "date"}
 SYSTEM_PARAMETERS = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source", "_content", "_type")
-OPERATION_DEFINITIONS = {"reindex": "http://ehp.kz/fhir/OperationDefinition/reindex"}
-"""Operations of EHP's own; the others are the official ``Resource-{name}`` definitions."""
+OPERATION_DEFINITIONS = {
+    "reindex": "http://ehp.kz/fhir/OperationDefinition/reindex",
+    "everything": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+    "summary": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary",
+}
+"""Operations defined elsewhere than the official ``Resource-{name}`` definitions."""
 REINDEX_DOCUMENTATION = (
     "$reindex (POST [base]/$reindex or [base]/[type]/$reindex) puts the active custom SearchParameter "
     "resources into effect in a background job: 202 with Content-Location [base]/$reindex?job=ID, whose "

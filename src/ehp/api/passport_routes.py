@@ -1,0 +1,13 @@
+"""The routes of the passport's operations on a patient's record (added in ``routes.py``)."""
+
+from __future__ import annotations
+
+from ehp.api.interactions import everything, summary
+from ehp.api.routing import Route
+
+
+def passport_routes() -> list[Route]:
+    return [
+        Route("GET", "instance-op", everything.everything, "read", operation="everything"),
+        Route("GET", "instance-op", summary.summary, "read", operation="summary"),
+    ]

@@ -1,0 +1,155 @@
+"""The passport web pages for clinicians: ``/passport`` (find a patient) and ``/passport/{id}``.
+
+Pages are rendered on the server with Jinja2 (templates in ``templates/``); a small script
+(``static/passport.js``, no external library, nothing fetched from elsewhere) draws the timeline and
+the charts as SVG from JSON embedded in the page. Data is read in process, on behalf of the
+request's context: the patient search goes through :class:`~ehp.api.service.FhirService` (the
+same route, scope checks and search engine as ``GET /fhir/Patient``), the record through
+:func:`~ehp.passport.record.read_patient` and :func:`~ehp.passport.record.load_record` (the same
+path as ``$summary``). Without ``--auth none`` the pages need the same bearer token as the API.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ehp.api.messages import FhirRequest
+from ehp.api.service import FhirService
+from ehp.context import RequestContext, development_context
+from ehp.passport.describe import care_date, what
+from ehp.passport.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES, labels
+from ehp.passport.ips import details
+from ehp.passport.record import load_record, read_patient
+from ehp.passport.view import EVENT_KINDS, PassportView, name_in, passport_view
+from ehp.registry.iin import IIN_SYSTEM
+from ehp.search.query import Scope
+from ehp.security.authenticator import Authenticator
+from ehp.security.tokens import TokenError
+
+Json = dict[str, Any]
+INDEX_SIZE = 50
+
+_templates = Environment(loader=PackageLoader("ehp.passport", "templates"), autoescape=select_autoescape())
+_templates.globals.update(describe=what, detail=details, when=lambda resource: care_date(resource)[:10])
+
+
+def _json_for_script(value: Any) -> str:
+    """JSON safe inside ``<script type="application/json">`` (no ``</`` can close the element)."""
+    return orjson.dumps(value).decode().replace("</", "<\\/")
+
+
+class PassportPages:
+    def __init__(self, service: FhirService, authenticator: Authenticator | None) -> None:
+        self.service = service
+        self.authenticator = authenticator
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/passport", self.index),
+            Route("/passport/{patient_id}", self.passport),
+            Mount("/passport-static", app=StaticFiles(packages=[("ehp.passport", "static")])),
+        ]
+
+    def _context(self, request: Request) -> RequestContext:
+        client = request.client.host if request.client else None
+        if self.authenticator is None:
+            return development_context(client)
+        return self.authenticator.context(request.headers.get("authorization"), client)
+
+    @staticmethod
+    def _language(request: Request) -> str:
+        language = request.query_params.get("lang", DEFAULT_LANGUAGE)
+        return language if language in LANGUAGES else DEFAULT_LANGUAGE
+
+    def _page(self, template: str, language: str, status: int = 200, **values: Any) -> HTMLResponse:
+        body = _templates.get_template(template).render(
+            lang=language, labels=labels(language), languages=LANGUAGE_NAMES, **values
+        )
+        return HTMLResponse(body, status_code=status)
+
+    async def index(self, request: Request) -> Response:
+        language = self._language(request)
+        try:
+            ctx = self._context(request)
+        except TokenError as failure:
+            return self._page("error.html", language, 401, heading="login-required", message=str(failure))
+        text = request.query_params.get("q", "").strip()
+        base = f"{request.url.scheme}://{request.url.netloc}/fhir"
+        patients = await run_in_threadpool(self._find, ctx, text, base, language)
+        return self._page("index.html", language, q=text, patients=patients)
+
+    def _find(self, ctx: RequestContext, text: str, base: str, language: str) -> list[Json]:
+        query = [("_count", str(INDEX_SIZE)), ("_sort", "family")]
+        if text.isdigit():
+            query.append(("identifier", f"{IIN_SYSTEM}|{text}"))
+        elif text:
+            query.append(("name", text))
+        response = self.service.handle(ctx, FhirRequest("GET", "Patient", query=query), base)
+        if response.status != 200 or response.resource is None:
+            return []
+        found = []
+        for entry in orjson.loads(orjson.dumps(response.resource)).get("entry", []):
+            patient: Json = entry["resource"]
+            if patient.get("resourceType") != "Patient":
+                continue
+            iin = next(
+                (i["value"] for i in patient.get("identifier", []) if i.get("system") == IIN_SYSTEM), ""
+            )
+            found.append(
+                {
+                    "id": patient["id"],
+                    "name": name_in(patient, language),
+                    "iin": iin,
+                    "born": patient.get("birthDate", ""),
+                }
+            )
+        return found
+
+    async def passport(self, request: Request) -> Response:
+        language = self._language(request)
+        try:
+            ctx = self._context(request)
+        except TokenError as failure:
+            return self._page("error.html", language, 401, heading="login-required", message=str(failure))
+        patient_id = request.path_params["patient_id"]
+        base = f"{request.url.scheme}://{request.url.netloc}/fhir"
+        view = await run_in_threadpool(self._view, ctx, patient_id, base, language)
+        if view is None:
+            return self._page(
+                "error.html", language, 404, heading="no-patients", message=f"Patient/{patient_id}"
+            )
+        data = {
+            "events": view.events,
+            "charts": view.charts,
+            "birth": view.header.birth_date,
+            "end": view.header.deceased or datetime.now(UTC).date().isoformat(),
+            "labels": labels(language),
+            "kinds": list(EVENT_KINDS),
+        }
+        counts = {kind: sum(1 for e in view.events if e["k"] == kind) for kind in EVENT_KINDS}
+        return self._page(
+            "passport.html",
+            language,
+            view=view,
+            patient_id=patient_id,
+            data=_json_for_script(data),
+            kinds=EVENT_KINDS,
+            counts=counts,
+        )
+
+    def _view(self, ctx: RequestContext, patient_id: str, base: str, language: str) -> PassportView | None:
+        reader = self.service.store.reader(ctx)
+        stored = read_patient(reader, patient_id)
+        if stored is None or stored.content is None:
+            return None
+        record = load_record(reader, Scope(reader.params, base), orjson.loads(stored.content))
+        return passport_view(record, language, datetime.now(UTC).date())
