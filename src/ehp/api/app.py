@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ehp.access.audit_queue import AuditQueue
+from ehp.access.policy import AccessPolicy, AccessSettings
 from ehp.api.errors import FhirError, error
 from ehp.api.messages import FhirRequest, FhirResponse
 from ehp.api.negotiation import FHIR_JSON, check_content_type, check_format
@@ -76,6 +78,10 @@ class FhirApp:
         try:
             return self.authenticator.context(request.headers.get("authorization"), client)
         except TokenError as failure:
+            if self.service.access is not None:
+                self.service.access.failed_login(
+                    RequestContext(actor="anonymous", source_address=client), str(failure)
+                )
             refused = error(401, "login", str(failure))
             refused.headers["WWW-Authenticate"] = 'Bearer realm="ehp", error="invalid_token"'
             raise refused from None
@@ -139,6 +145,7 @@ def create_app(
         )
     else:
         authenticator = Authenticator(engine, issuer or IssuerSettings.from_environment())
+        service.access = AccessPolicy(store, AuditQueue(engine), AccessSettings.from_environment())
     endpoint = FhirApp(service, authenticator).endpoint
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -169,6 +176,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
+        if service.access is not None:
+            service.access.audit.close()
         engine.dispose()
 
     app = Starlette(

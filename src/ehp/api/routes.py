@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ehp.access.routes import access_routes
 from ehp.api.interactions import bundle, create, delete, history, patch, read, search, update, validate
 from ehp.api.interactions.capabilities import capabilities
 from ehp.api.registry_routes import registry_routes
@@ -34,4 +35,5 @@ def build_routes() -> list[Route]:
         Route("POST", "type-op", validate.validate, "none", operation="validate"),
         Route("POST", "instance-op", validate.validate, "none", operation="validate"),
         *registry_routes(),
+        *access_routes(),
     ]

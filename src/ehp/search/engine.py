@@ -54,6 +54,8 @@ class SearchRequest:
     """Parameters ignored as unknown or unsupported (lenient handling), to report."""
     used: tuple[tuple[str, str], ...]
     """The parameters applied, for the page links (``_cursor`` left out)."""
+    visible: ColumnElement[bool] | None = None
+    """What the caller may see (authorization): part of ``where``, and a condition on includes."""
 
 
 @dataclass(slots=True)
@@ -76,6 +78,7 @@ def prepare(
     count: int,
     all_types: bool = False,
     compartment: Compartment | None = None,
+    visible: ColumnElement[bool] | None = None,
 ) -> SearchRequest:
     """Check and translate a search (raises :class:`SearchError` with the parameter's name).
 
@@ -114,6 +117,8 @@ def prepare(
         )
     if compartment is not None:
         conditions.append(_in_compartment(scope, compartment, searched))
+    if visible is not None:
+        conditions.append(visible)
     sort_text = ",".join(value for name, value in query if name == "_sort")
     sort = parse_sort(scope, searched, sort_text, resources) if sort_text else ()
     total = _one(query, "_total") or "auto"
@@ -127,7 +132,16 @@ def prepare(
         if name.partition(":")[0] in ("_include", "_revinclude")
     )
     return SearchRequest(
-        searched, and_(*conditions), sort, count, cursor, total, includes, tuple(unknown), tuple(used)
+        searched,
+        and_(*conditions),
+        sort,
+        count,
+        cursor,
+        total,
+        includes,
+        tuple(unknown),
+        tuple(used),
+        visible,
     )
 
 
@@ -221,6 +235,8 @@ def run(runner: QueryRunner, scope: Scope, request: SearchRequest, include_limit
     if request.includes and page.matches:
 
         def read(condition: ColumnElement[bool], limit: int) -> list[Row]:
+            if request.visible is not None:
+                condition = and_(condition, request.visible)
             found = runner.query(current_rows(condition).order_by(resources.c.rid).limit(limit))
             return [Row(row.rid, row.resource_type, row.id, row.content) for row in found]
 

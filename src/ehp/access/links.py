@@ -1,0 +1,152 @@
+"""Which patients a resource belongs to: the Patient CompartmentDefinition, on content and in SQL.
+
+A resource belongs to the patients its Patient-compartment parameters refer to (an Observation's
+``subject``/``performer``, a Consent's ``patient``...); a Patient belongs to itself. Resources of
+types outside the Patient compartment (Organization, Practitioner, Location...) belong to nobody:
+they are the public directory. Content is read with the search engine's compiled extractors, so a
+read and a search agree on what belongs to whom.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable
+from functools import cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, and_, any_, bindparam, exists, false, func, not_, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from ehp.search.compartments import OWNER, members
+from ehp.search.compiled import compiled_for
+from ehp.search.extract import IndexRows, add_values
+from ehp.search.fhirpath_compile import Extractor
+from ehp.search.parameters import parameters_for
+from ehp.store.params import SearchParamRegistry
+from ehp.store.schema import idx_reference
+
+PATIENT = "Patient"
+
+
+@cache
+def member_types() -> frozenset[str]:
+    """Resource types that hold a patient's data (members of the Patient compartment)."""
+    return frozenset(members(PATIENT)) | {PATIENT}
+
+
+@cache
+def _extractors(resource_type: str) -> tuple[tuple[str, Extractor], ...]:
+    codes = {
+        code
+        for code in members(PATIENT).get(resource_type, [])
+        if code != OWNER
+        and (definition := parameters_for(resource_type).get(code)) is not None
+        and definition.type == "reference"
+    }
+    return tuple(
+        (entry.parameter.code, entry.extract)
+        for entry in compiled_for(resource_type)
+        if entry.parameter.code in codes
+    )
+
+
+def patients_of(resource: dict[str, Any]) -> frozenset[str]:
+    """The ids of the patients a resource belongs to (empty for directory resources)."""
+    resource_type = resource.get("resourceType")
+    if resource_type == PATIENT:
+        return frozenset({str(resource.get("id", ""))})
+    if not isinstance(resource_type, str) or resource_type not in member_types():
+        return frozenset()
+    rows = IndexRows()
+    for code, extract in _extractors(resource_type):
+        add_values(rows, "reference", code, extract(resource))
+    return frozenset(target_id for _, kind, target_id, _ in rows.references if kind == PATIENT and target_id)
+
+
+def compartment_pids(params: SearchParamRegistry) -> tuple[int, ...]:
+    """The pids of every parameter linking a resource to its patient."""
+    pids = []
+    for resource_type, codes in members(PATIENT).items():
+        definitions = parameters_for(resource_type)
+        for code in codes:
+            definition = definitions.get(code)
+            pid = params.find(resource_type, code)
+            if pid is not None and definition is not None and definition.type == "reference":
+                pids.append(pid)
+    return tuple(sorted(pids))
+
+
+def in_ids(target: ColumnElement[Any], ids: Collection[str], dialect: str) -> ColumnElement[bool]:
+    """``target`` is one of ``ids``, as one bound parameter whatever the number of ids.
+
+    An array on PostgreSQL (``= ANY``); a JSON array read by ``json_each`` on SQLite. Either way the
+    statement's text, and so its plan cache entry, does not depend on how many patients there are.
+    """
+    if not ids:
+        return false()
+    values = sorted(ids)
+    if dialect == "postgresql":
+        return target == any_(bindparam(None, values, type_=ARRAY(String)))
+    listed = func.json_each(bindparam(None, json.dumps(values))).table_valued("value")
+    return target.in_(select(listed.c.value))
+
+
+def linked_to(rid: ColumnElement[Any], pids: tuple[int, ...], patient: str) -> ColumnElement[bool]:
+    """The resource ``rid`` refers, through a compartment parameter, to ``Patient/patient``."""
+    ref = idx_reference.alias("patient_link")
+    return exists().where(
+        ref.c.rid == rid, ref.c.pid.in_(pids), ref.c.target_type == PATIENT, ref.c.target_id == patient
+    )
+
+
+def page_patients(
+    rows: Iterable[tuple[int, str, str]], pids: tuple[int, ...]
+) -> tuple[set[str], ColumnElement[bool] | None]:
+    """The Patient ids among page rows, and a condition on ``idx_reference`` for the other rows."""
+    own = {resource_id for _, resource_type, resource_id in rows if resource_type == PATIENT}
+    others = [rid for rid, resource_type, _ in rows if resource_type != PATIENT]
+    if not others:
+        return own, None
+    return own, and_(
+        idx_reference.c.rid.in_(others), idx_reference.c.pid.in_(pids), idx_reference.c.target_type == PATIENT
+    )
+
+
+def visible_clause(
+    rid: ColumnElement[Any],
+    resource_type: ColumnElement[Any],
+    resource_id: ColumnElement[Any],
+    *,
+    pids: tuple[int, ...],
+    patients: Collection[str],
+    restricted: dict[str, frozenset[str]],
+    hidden: Collection[int],
+    dialect: str,
+) -> ColumnElement[bool]:
+    """Rows the caller may see: directory resources, and patient data whose every patient is allowed.
+
+    ``patients`` are fully open; ``restricted`` patients only for some resource types (a Consent's
+    data classes); ``hidden`` rids are records the citizen closed.
+    """
+    allowed = set(patients) | set(restricted)
+    ref = idx_reference.alias("patient_link")
+    foreign = exists().where(
+        ref.c.rid == rid,
+        ref.c.pid.in_(pids),
+        ref.c.target_type == PATIENT,
+        not_(in_ids(ref.c.target_id, allowed, dialect)),
+    )
+    conditions: list[ColumnElement[bool]] = [
+        or_(
+            not_(resource_type.in_(sorted(member_types()))),
+            and_(resource_type == PATIENT, in_ids(resource_id, allowed, dialect)),
+            and_(resource_type != PATIENT, not_(foreign)),
+        )
+    ]
+    if hidden:
+        conditions.append(not_(rid.in_(sorted(hidden))))
+    for patient, types in sorted(restricted.items()):
+        conditions.append(
+            or_(resource_type.in_(sorted(types | {PATIENT})), not_(linked_to(rid, pids, patient)))
+        )
+    return and_(*conditions)
