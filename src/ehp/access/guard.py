@@ -55,7 +55,7 @@ SUBTYPES = {
 def guarded(call: Call, route: Route) -> FhirResponse:
     """Run ``route`` for ``call`` under the caller's grant, and audit it."""
     access = call.access
-    if access is None:
+    if access is None or route.shape == "metadata":
         return route.handler(call)
     subtype = _subtype(call, route)
     action = "E" if route.operation else _action(call, route)

@@ -10,7 +10,7 @@ read and a search agree on what belongs to whom.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Sequence
 from functools import cache
 from typing import Any
 
@@ -100,7 +100,7 @@ def linked_to(rid: ColumnElement[Any], pids: tuple[int, ...], patient: str) -> C
 
 
 def page_patients(
-    rows: Iterable[tuple[int, str, str]], pids: tuple[int, ...]
+    rows: Sequence[tuple[int, str, str]], pids: tuple[int, ...]
 ) -> tuple[set[str], ColumnElement[bool] | None]:
     """The Patient ids among page rows, and a condition on ``idx_reference`` for the other rows."""
     own = {resource_id for _, resource_type, resource_id in rows if resource_type == PATIENT}

@@ -170,7 +170,7 @@ class Access:
     def returned(self, reader: StoreReader | WriteTransaction, rows: Sequence[Row]) -> None:
         """Note the patients whose data a search page holds (for the audit)."""
         own, condition = page_patients(
-            ((row.rid, row.resource_type, row.id) for row in rows), self.policy.pids
+            [(row.rid, row.resource_type, row.id) for row in rows], self.policy.pids
         )
         self.touched.update(own)
         if condition is not None:
