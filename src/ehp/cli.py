@@ -14,6 +14,7 @@ import typer
 import uvicorn
 
 from ehp.api.app import create_app
+from ehp.bench.access_bench import bench_access
 from ehp.bench.search_bench import bench_search
 from ehp.bench.servers import DEFAULT_POSTGRES_ADMIN
 from ehp.bench.store_bench import (
@@ -120,6 +121,7 @@ bench_app = typer.Typer(
 )
 app.add_typer(bench_app, name="bench")
 bench_app.command("search")(bench_search)
+bench_app.command("access")(bench_access)
 
 
 @bench_app.command("store")

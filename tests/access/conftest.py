@@ -26,6 +26,8 @@ from tests.servers import database_url
 
 ROLE_CODES = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 PATIENTS = ("P", "K", "M", "Q")
+DELETED = "obs-Q-deleted"
+"""Q's Observation, deleted: gone (410) for who could see it, not found (404) for the others."""
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 CONSENT_BASE: dict[str, Any] = {
     "resourceType": "Consent",
@@ -103,6 +105,7 @@ def world_resources() -> list[dict[str, Any]]:
             "relationship": [{"coding": [{"system": ROLE_CODES, "code": "MTH"}]}],
         }
     )
+    resources.append(observation(DELETED, "Q"))
     secret = observation("obs-P-psy", "P")
     secret["meta"] = {"security": [{"system": ACT_CODE, "code": "PSY"}]}
     resources.append(secret)
@@ -183,4 +186,5 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             }
             response = admin.post("", json=bundle)
             assert response.status_code == 200, response.text
+            assert admin.delete(f"Observation/{DELETED}").status_code in (200, 204)
         yield built

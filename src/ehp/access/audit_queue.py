@@ -28,23 +28,24 @@ class AuditQueue:
         self._pending: list[AuditRecord] = []
         self._handed = 0
         self._stored = 0
+        self._hurry = False
         self._closed = False
         self._condition = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="ehp-audit", daemon=True)
         self._thread.start()
 
     def put(self, records: Sequence[AuditRecord]) -> None:
-        if not records:
-            return
-        with self._condition:
-            self._pending.extend(records)
-            self._handed += len(records)
-            self._condition.notify_all()
+        """Hand records over; no wake-up: the writer comes by every ``delay_seconds``."""
+        if records:
+            with self._condition:
+                self._pending.extend(records)
+                self._handed += len(records)
 
     def flush(self, timeout: float = 30) -> None:
         """Wait until every record handed in before this call is in the chain."""
         with self._condition:
             target = self._handed
+            self._hurry = True
             self._condition.notify_all()
             self._condition.wait_for(lambda: self._stored >= target or self._closed, timeout)
 
@@ -58,14 +59,16 @@ class AuditQueue:
     def _run(self) -> None:
         while True:
             with self._condition:
-                self._condition.wait_for(lambda: self._pending or self._closed)
+                if not self._hurry:
+                    self._condition.wait(self._delay)
+                self._hurry = False
                 if self._closed and not self._pending:
                     return
-            if self._delay:
-                with self._condition:
-                    self._condition.wait(self._delay)
-            with self._condition:
                 batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+                if self._pending:
+                    self._hurry = True
+            if not batch:
+                continue
             try:
                 record(self._engine, batch)
             except Exception:

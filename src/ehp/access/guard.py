@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from orjson import loads
+
 from ehp.access.links import PATIENT, patients_of
 from ehp.access.log import audit_search
 from ehp.access.policy import ACCESS_TYPES, Access
 from ehp.api.errors import FhirError, bad_request, error, not_found
 from ehp.api.messages import FhirResponse
-from ehp.fhir.jsonio import loads
 from ehp.security.audit import append
 from ehp.store.reads import HistoryQuery
 from ehp.store.versions import StoredVersion
@@ -72,11 +73,13 @@ def guarded(call: Call, route: Route) -> FhirResponse:
             response = route.handler(call)
         _after(call, access, route, response)
     except FhirError as failure:
+        if failure.status == 410 and route.shape in READ_SHAPES:
+            failure = _hide_deleted(call, access, failure)
         outcome = "refused" if failure.status in (401, 403, 404) else "failed"
         access.policy.audit.put(
             access.records(subtype, action, outcome, _what(call), description=str(failure))
         )
-        raise
+        raise failure from None
     if route.shape == "base" and call.request.method == "POST":
         return response
     records = access.records(subtype, action, "success", _what(call, response), query=_query(call, route))
@@ -132,6 +135,15 @@ def _check_visible(access: Access, stored: StoredVersion | None, call: Call) -> 
     access.touched.update(patients)
     if not access.grant.may_see(patients, stored.resource_type) or _is_hidden(access, stored):
         raise not_found(f"{call.type}/{call.id} is not known")
+
+
+def _hide_deleted(call: Call, access: Access, gone: FhirError) -> FhirError:
+    """A deleted resource the caller could not see when it existed is not found, not gone."""
+    try:
+        _check_visible(access, _latest(call), call)
+    except FhirError as hidden:
+        return hidden
+    return gone
 
 
 def _is_hidden(access: Access, stored: StoredVersion) -> bool:

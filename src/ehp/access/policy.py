@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, exists, false, select
 
 from ehp.access.audit_queue import AuditQueue
 from ehp.access.events import audit_records
@@ -26,7 +26,7 @@ from ehp.search.includes import Row
 from ehp.security.audit import AuditRecord
 from ehp.store.clock import now_micros
 from ehp.store.database import writer
-from ehp.store.schema import idx_reference, resources
+from ehp.store.schema import idx_reference, resource_versions, resources
 from ehp.store.store import Store, StoreReader
 from ehp.store.writes import WriteTransaction
 
@@ -166,6 +166,19 @@ class Access:
             hidden=self.grant.hidden,
             dialect=self.policy.store.dialect,
         )
+
+    def history_filter(self) -> ColumnElement[bool] | None:
+        """The condition on ``resource_versions`` of type and system history.
+
+        Versions of resources deleted since are left out too (administrators excepted): their
+        index rows are gone, so whose they were can no longer be decided in SQL.
+        """
+        if self.grant.everything:
+            return None
+        versions = resource_versions
+        visible = self.visible(versions.c.rid, versions.c.resource_type, versions.c.id)
+        alive = exists().where(resources.c.rid == versions.c.rid, resources.c.deleted == false())
+        return and_(alive, visible) if visible is not None else alive
 
     def returned(self, reader: StoreReader | WriteTransaction, rows: Sequence[Row]) -> None:
         """Note the patients whose data a search page holds (for the audit)."""

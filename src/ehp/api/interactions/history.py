@@ -12,7 +12,6 @@ from ehp.api.messages import FhirResponse
 from ehp.search.normalization import date_range
 from ehp.store.clock import now_micros, to_instant
 from ehp.store.reads import HistoryQuery
-from ehp.store.schema import resource_versions
 
 CURSOR = "_cursor"
 """The paging parameter: continue with versions older than this change sequence number."""
@@ -38,11 +37,7 @@ def _history(call: Call, resource_type: str | None, resource_id: str | None) -> 
         at=_time(call, "_at") if call.request.param("_at") else None,
         before_seq=int_param(call, CURSOR),
         count=page_size(call),
-        visible=call.access.visible(
-            resource_versions.c.rid, resource_versions.c.resource_type, resource_versions.c.id
-        )
-        if call.access and resource_id is None
-        else None,
+        visible=call.access.history_filter() if call.access and resource_id is None else None,
     )
     versions, more = call.store_reader.history(query)
     links = [page_link(call, "self", {})]
