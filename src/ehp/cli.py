@@ -26,7 +26,7 @@ from ehp.bench.store_bench import (
 )
 from ehp.demo import demo_hints, prepare_demo
 from ehp.registry.commands import register as register_registry_commands
-from ehp.security.cli import audit_app, client_app
+from ehp.security.cli import audit_app, client_app, user_app
 from ehp.security.cli import token as security_token
 from ehp.store.database import DatabaseUrlError, migrate, open_engine
 from ehp.synth.commands import load as load_command
@@ -160,6 +160,7 @@ def bench_store(
 app.command("token")(security_token)
 app.add_typer(audit_app, name="audit")
 app.add_typer(client_app, name="client")
+app.add_typer(user_app, name="user")
 register_registry_commands(app)
 
 

@@ -11,7 +11,7 @@ from ehp.access.schema import break_glass
 from ehp.security.audit import verify
 from ehp.security.schema import audit_events
 from ehp.store.database import open_engine
-from tests.access.conftest import World
+from tests.access.conftest import CONSENT_BASE, World
 
 REASON = "unconscious in the emergency room"
 
@@ -66,6 +66,8 @@ def test_the_citizen_reads_who_accessed_their_passport(world: World) -> None:
     with world.client("Practitioner/doc-B") as doctor:
         doctor.get("Observation/obs-P", headers={"X-Break-Glass-Reason": REASON})
     with world.client("Patient/pat-P", "patient/*.rs") as citizen:
+        consent = CONSENT_BASE | {"patient": {"reference": "Patient/pat-P"}, "provision": {"type": "deny"}}
+        assert citizen.post("Consent", json=consent).status_code == 403, "the scopes do not allow writes"
         log = citizen.get("Patient/pat-P/$access-log")
         events = citizen.get("AuditEvent", params={"patient": "Patient/pat-P"})
         assert citizen.get("AuditEvent", params={"patient": "Patient/pat-Q"}).status_code == 403
@@ -78,7 +80,8 @@ def test_the_citizen_reads_who_accessed_their_passport(world: World) -> None:
     found = [entry["resource"] for entry in events.json()["entry"]]
     purposes = {coding["code"] for event in found for p in event["purposeOfEvent"] for coding in p["coding"]}
     assert {"TREAT", "ETREAT"} <= purposes
-    assert any(event["outcome"] == "4" for event in found), "refused accesses are in the log too"
+    refused = {event["subtype"][0]["code"] for event in found if event["outcome"] == "4"}
+    assert {"read", "create"} <= refused, "refused accesses are in the log too"
     with world.client("Practitioner/doc-A") as doctor:
         assert doctor.get("AuditEvent", params={"patient": "Patient/pat-P"}).status_code == 403
     with world.client("Patient/pat-M", "patient/*.rs") as parent:

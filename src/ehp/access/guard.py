@@ -12,6 +12,7 @@ and SMART scopes. Every outcome, refused ones too, is audited.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from orjson import loads
@@ -53,14 +54,16 @@ SUBTYPES = {
 }
 
 
-def guarded(call: Call, route: Route) -> FhirResponse:
-    """Run ``route`` for ``call`` under the caller's grant, and audit it."""
+def guarded(call: Call, route: Route, check_scope: Callable[[], None]) -> FhirResponse:
+    """Run ``route`` for ``call`` under the token's scopes and the caller's grant, and audit it."""
     access = call.access
     if access is None or route.shape == "metadata":
+        check_scope()
         return route.handler(call)
     subtype = _subtype(call, route)
     action = "E" if route.operation else _action(call, route)
     try:
+        check_scope()
         _break_glass(call, access, route)
         _before(call, access, route)
         if (
@@ -75,6 +78,8 @@ def guarded(call: Call, route: Route) -> FhirResponse:
     except FhirError as failure:
         if failure.status == 410 and route.shape in READ_SHAPES:
             failure = _hide_deleted(call, access, failure)
+        if not access.touched and failure.status in (403, 404):
+            access.touched.update(_patients_if_known(call, route))
         outcome = "refused" if failure.status in (401, 403, 404) else "failed"
         access.policy.audit.put(
             access.records(subtype, action, outcome, _what(call), description=str(failure))
@@ -135,6 +140,14 @@ def _check_visible(access: Access, stored: StoredVersion | None, call: Call) -> 
     access.touched.update(patients)
     if not access.grant.may_see(patients, stored.resource_type) or _is_hidden(access, stored):
         raise not_found(f"{call.type}/{call.id} is not known")
+
+
+def _patients_if_known(call: Call, route: Route) -> frozenset[str]:
+    """For the audit of a refusal: whom the request was about, when that can be told."""
+    try:
+        return _named_patients(call, route)
+    except FhirError:
+        return frozenset()
 
 
 def _hide_deleted(call: Call, access: Access, gone: FhirError) -> FhirError:
@@ -221,26 +234,27 @@ def _break_glass(call: Call, access: Access, route: Route) -> None:
 
 def _target_patient(call: Call, route: Route) -> str:
     """The one patient an emergency request is about (400 when it names none or several)."""
-    if call.resource_type == PATIENT and call.resource_id is not None:
-        return call.resource_id
-    if route.shape in INSTANCE_SHAPES:
-        stored = _latest(call)
-        patients = (
-            patients_of(loads(stored.content)) if stored is not None and stored.content else frozenset()
-        )
-    elif route.shape == "type" and call.request.method == "POST":
-        patients = patients_of(call.body_resource())
-    elif route.shape in ("type", "type-search"):
-        values = {
-            value.removeprefix("Patient/")
-            for name, value in call.request.query
-            if name in ("patient", "subject") and (name == "patient" or value.startswith("Patient/"))
-        }
-        patients = frozenset(values)
-    else:
-        patients = frozenset()
+    patients = _named_patients(call, route)
     if len(patients) != 1:
         raise bad_request(
             "break-the-glass opens one patient: read one of their resources or search with patient=Patient/ID"
         )
     return next(iter(patients))
+
+
+def _named_patients(call: Call, route: Route) -> frozenset[str]:
+    """The patients a request is about: its Patient, its instance's, its body's, its search's."""
+    if call.resource_type == PATIENT and call.resource_id is not None:
+        return frozenset({call.resource_id})
+    if route.shape in INSTANCE_SHAPES:
+        stored = _latest(call)
+        return patients_of(loads(stored.content)) if stored is not None and stored.content else frozenset()
+    if route.shape == "type" and call.request.method in ("POST", "PUT"):
+        return patients_of(call.body_resource())
+    if route.shape in ("type", "type-search"):
+        return frozenset(
+            value.removeprefix("Patient/")
+            for name, value in call.request.query
+            if name in ("patient", "subject") and (name == "patient" or value.startswith("Patient/"))
+        )
+    return frozenset()

@@ -55,17 +55,16 @@ class FhirService:
     def run(self, ctx: RequestContext, request: FhirRequest, base: str, match: Match) -> FhirResponse:
         """Run a routed request; every failure becomes an OperationOutcome response."""
         try:
-            check_scope(ctx, request, match)
             call = Call(self, ctx, request, base, match.resource_type, match.resource_id, match.version_id)
             call.access = self.access.access(ctx) if self.access else None
             session = match.route.session
             if session == "write":
                 with self.store.transaction(ctx) as tx:
                     call.tx = call.reader = tx
-                    return guarded(call, match.route)
+                    return guarded(call, match.route, lambda: check_scope(ctx, request, match))
             if session == "read":
                 call.reader = self.store.reader(ctx)
-            return guarded(call, match.route)
+            return guarded(call, match.route, lambda: check_scope(ctx, request, match))
         except FhirError as failure:
             return error_response(failure)
         except (VersionConflict, ConcurrentWrite) as failure:
@@ -85,13 +84,12 @@ class FhirService:
     def handle_in(self, tx: WriteTransaction, request: FhirRequest, base: str) -> FhirResponse:
         """Run one entry of a transaction Bundle inside the Bundle's transaction; failures propagate."""
         match = self.router.match(request)
-        check_scope(tx.ctx, request, match)
         call = Call(self, tx.ctx, request, base, match.resource_type, match.resource_id, match.version_id)
         call.reader = tx
         call.access = self.access.access(tx.ctx) if self.access else None
         if match.route.session == "write":
             call.tx = tx
-        return guarded(call, match.route)
+        return guarded(call, match.route, lambda: check_scope(tx.ctx, request, match))
 
 
 def check_scope(ctx: RequestContext, request: FhirRequest, match: Match) -> None:

@@ -1,4 +1,5 @@
-"""Access: the break-the-glass table (emergency access to one patient, reviewed afterwards).
+"""Access: the break-the-glass table (emergency access to one patient, reviewed afterwards), and
+the tables of SMART App Launch (users, apps, authorization codes).
 
 Revision ID: 0004_access
 Revises: 0003_search
@@ -29,7 +30,34 @@ def upgrade() -> None:
     )
     op.create_index("ix_break_glass_actor", "break_glass", ["actor", "expires"])
     op.create_index("ix_break_glass_opened", "break_glass", ["opened"])
+    op.create_table(
+        "users",
+        sa.Column("username", sa.String(128), primary_key=True),
+        sa.Column("subject", sa.String(128), nullable=False),
+        sa.Column("password_hash", sa.Text, nullable=False),
+        sa.Column("created", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
+        "app_clients",
+        sa.Column("client_id", sa.String(128), primary_key=True),
+        sa.Column("redirect_uris", sa.Text, nullable=False),
+        sa.Column("scope", sa.Text, nullable=False),
+        sa.Column("created", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
+        "authorization_codes",
+        sa.Column("code_hash", sa.String(64), primary_key=True),
+        sa.Column("client_id", sa.String(128), nullable=False),
+        sa.Column("redirect_uri", sa.Text, nullable=False),
+        sa.Column("subject", sa.String(128), nullable=False),
+        sa.Column("scope", sa.Text, nullable=False),
+        sa.Column("challenge", sa.String(128), nullable=False),
+        sa.Column("expires", sa.BigInteger, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("authorization_codes")
+    op.drop_table("app_clients")
+    op.drop_table("users")
     op.drop_table("break_glass")
