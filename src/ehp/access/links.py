@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, any_, bindparam, exists, false, func, not_, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from ehp.access.schema import access_grants
 from ehp.search.compartments import OWNER, members
 from ehp.search.compiled import compiled_for
 from ehp.search.extract import IndexRows, add_values
@@ -63,10 +64,17 @@ def patients_of(resource: dict[str, Any]) -> frozenset[str]:
     return frozenset(target_id for _, kind, target_id, _ in rows.references if kind == PATIENT and target_id)
 
 
-def compartment_pids(params: SearchParamRegistry) -> tuple[int, ...]:
-    """The pids of every parameter linking a resource to its patient."""
+def compartment_pids(params: SearchParamRegistry, types: Collection[str] | None = None) -> tuple[int, ...]:
+    """The pids of every parameter linking a resource (of ``types``, default all) to its patient."""
+    return _compartment_pids(params, frozenset(types) if types is not None else None)
+
+
+@lru_cache(maxsize=256)
+def _compartment_pids(params: SearchParamRegistry, types: frozenset[str] | None) -> tuple[int, ...]:
     pids = []
     for resource_type, codes in members(PATIENT).items():
+        if types is not None and resource_type not in types:
+            continue
         definitions = parameters_for(resource_type)
         for code in codes:
             definition = definitions.get(code)
@@ -117,36 +125,47 @@ def visible_clause(
     resource_type: ColumnElement[Any],
     resource_id: ColumnElement[Any],
     *,
-    pids: tuple[int, ...],
-    patients: Collection[str],
+    subject: str,
+    types: Collection[str] | None,
+    params: SearchParamRegistry,
     restricted: dict[str, frozenset[str]],
     hidden: Collection[int],
-    dialect: str,
-) -> ColumnElement[bool]:
+) -> ColumnElement[bool] | None:
     """Rows the caller may see: directory resources, and patient data whose every patient is allowed.
 
-    ``patients`` are fully open; ``restricted`` patients only for some resource types (a Consent's
-    data classes); ``hidden`` rids are records the citizen closed.
+    The allowed patients are the caller's rows of ``access_grants``; ``restricted`` patients are
+    open only for some resource types (a Consent's data classes); ``hidden`` rids are records the
+    citizens closed. ``types`` (the searched types, ``None`` for all) keeps the condition to
+    what can match: ``None`` is returned when none of them holds patient data.
     """
-    allowed = set(patients) | set(restricted)
+    searched = member_types() if types is None else member_types() & set(types)
+    if not searched:
+        return None
+    pids = compartment_pids(params, searched)
     ref = idx_reference.alias("patient_link")
+    grant = access_grants.alias("grant")
     foreign = exists().where(
         ref.c.rid == rid,
         ref.c.pid.in_(pids),
         ref.c.target_type == PATIENT,
-        not_(in_ids(ref.c.target_id, allowed, dialect)),
+        ~exists().where(grant.c.subject == subject, grant.c.patient == ref.c.target_id),
     )
-    conditions: list[ColumnElement[bool]] = [
-        or_(
-            not_(resource_type.in_(sorted(member_types()))),
-            and_(resource_type == PATIENT, in_ids(resource_id, allowed, dialect)),
-            and_(resource_type != PATIENT, not_(foreign)),
+    patient_grant = access_grants.alias("patient_grant")
+    own = exists().where(patient_grant.c.subject == subject, patient_grant.c.patient == resource_id)
+    branches: list[ColumnElement[bool]] = []
+    if types is None or set(types) - member_types():
+        branches.append(not_(resource_type.in_(sorted(member_types()))))
+    if PATIENT in searched:
+        branches.append(and_(resource_type == PATIENT, own))
+    if searched - {PATIENT}:
+        branches.append(
+            and_(resource_type != PATIENT, not_(foreign)) if PATIENT in searched else not_(foreign)
         )
-    ]
+    conditions: list[ColumnElement[bool]] = [or_(*branches) if len(branches) > 1 else branches[0]]
     if hidden:
         conditions.append(not_(rid.in_(sorted(hidden))))
-    for patient, types in sorted(restricted.items()):
+    for patient, allowed_types in sorted(restricted.items()):
         conditions.append(
-            or_(resource_type.in_(sorted(types | {PATIENT})), not_(linked_to(rid, pids, patient)))
+            or_(resource_type.in_(sorted(allowed_types | {PATIENT})), not_(linked_to(rid, pids, patient)))
         )
     return and_(*conditions)

@@ -6,30 +6,35 @@ of it (the caller's :class:`~ehp.access.grant.Grant` and what the request touche
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, select
+from sqlalchemy import ColumnElement, and_, delete, exists, false, select
+from sqlalchemy.exc import IntegrityError
 
 from ehp.access.audit_queue import AuditQueue
 from ehp.access.events import audit_records
 from ehp.access.grant import Grant, compute_grant
 from ehp.access.links import compartment_pids, page_patients, visible_clause
-from ehp.access.schema import break_glass
+from ehp.access.schema import access_grant_digests, access_grants, break_glass
 from ehp.context import RequestContext
 from ehp.search.includes import Row
 from ehp.security.audit import AuditRecord
+from ehp.store.bulk import bulk_insert
 from ehp.store.clock import now_micros
 from ehp.store.database import writer
 from ehp.store.schema import idx_reference, resource_versions, resources
 from ehp.store.store import Store, StoreReader
 from ehp.store.writes import WriteTransaction
 
+log = logging.getLogger(__name__)
 ACCESS_TYPES = frozenset(
     {
         "Consent",
@@ -69,6 +74,8 @@ class AccessPolicy:
         self._cache: dict[str, tuple[float, int, Grant]] = {}
         self._generation = 0
         self._pids: tuple[int, ...] | None = None
+        self.clauses: dict[tuple[str, tuple[str, ...] | None], tuple[Grant, ColumnElement[bool] | None]] = {}
+        """Search conditions built for a grant (reused while that grant is the caller's)."""
 
     @property
     def pids(self) -> tuple[int, ...]:
@@ -85,9 +92,35 @@ class AccessPolicy:
             return cached[2]
         with self.store.engine.connect() as connection:
             grant = compute_grant(connection, self.store.params, subject, now_micros())
+        if not grant.everything:
+            self._publish(grant)
         with self._lock:
             self._cache[subject] = (now + self.settings.grant_cache_seconds, generation, grant)
         return grant
+
+    def _publish(self, grant: Grant) -> None:
+        """Store the caller's allowed patients for the search filter, when they changed."""
+        allowed = sorted(grant.patients | set(grant.restricted))
+        digest = hashlib.sha256("\n".join(allowed).encode()).hexdigest()
+        subject = grant.subject
+        with self.store.engine.connect() as connection:
+            known = connection.execute(
+                select(access_grant_digests.c.digest).where(access_grant_digests.c.subject == subject)
+            ).scalar()
+        if known == digest:
+            return
+        try:
+            with writer(self.store.engine).begin() as connection:
+                connection.execute(delete(access_grants).where(access_grants.c.subject == subject))
+                connection.execute(
+                    delete(access_grant_digests).where(access_grant_digests.c.subject == subject)
+                )
+                bulk_insert(
+                    connection, access_grants, ("subject", "patient"), [(subject, p) for p in allowed]
+                )
+                connection.execute(access_grant_digests.insert().values(subject=subject, digest=digest))
+        except IntegrityError:
+            log.info("another process published the grant of %s at the same time", subject)
 
     def rid(self, resource_type: str, resource_id: str) -> int | None:
         with self.store.engine.connect() as connection:
@@ -102,6 +135,7 @@ class AccessPolicy:
         with self._lock:
             self._generation += 1
             self._cache.clear()
+            self.clauses.clear()
 
     def access(self, ctx: RequestContext) -> Access:
         return Access(self, ctx, self.grant(ctx.actor))
@@ -145,14 +179,26 @@ class Access:
     touched: set[str] = field(default_factory=set)
     emergency_reason: str | None = None
 
-    def search_filter(self) -> ColumnElement[bool] | None:
-        """The condition on ``resources`` a search adds; ``None`` when the caller sees everything."""
+    def search_filter(self, types: Collection[str] | None = None) -> ColumnElement[bool] | None:
+        """The condition on ``resources`` a search of ``types`` (``None``: all) adds; ``None`` when
+        the caller sees everything or no searched type holds patient data. Built once per grant
+        and set of types (the clause is immutable, so requests share it)."""
         if self.grant.everything:
             return None
-        return self.visible(resources.c.rid, resources.c.resource_type, resources.c.id)
+        key = (self.grant.subject, tuple(sorted(types)) if types is not None else None)
+        cached = self.policy.clauses.get(key)
+        if cached is not None and cached[0] is self.grant:
+            return cached[1]
+        clause = self.visible(resources.c.rid, resources.c.resource_type, resources.c.id, types)
+        self.policy.clauses[key] = (self.grant, clause)
+        return clause
 
     def visible(
-        self, rid: ColumnElement[Any], resource_type: ColumnElement[Any], resource_id: ColumnElement[Any]
+        self,
+        rid: ColumnElement[Any],
+        resource_type: ColumnElement[Any],
+        resource_id: ColumnElement[Any],
+        types: Collection[str] | None = None,
     ) -> ColumnElement[bool] | None:
         if self.grant.everything:
             return None
@@ -160,11 +206,11 @@ class Access:
             rid,
             resource_type,
             resource_id,
-            pids=self.policy.pids,
-            patients=self.grant.patients,
+            subject=self.grant.subject,
+            types=types,
+            params=self.policy.store.params,
             restricted=self.grant.restricted,
             hidden=self.grant.hidden,
-            dialect=self.policy.store.dialect,
         )
 
     def history_filter(self) -> ColumnElement[bool] | None:

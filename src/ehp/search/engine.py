@@ -54,8 +54,8 @@ class SearchRequest:
     """Parameters ignored as unknown or unsupported (lenient handling), to report."""
     used: tuple[tuple[str, str], ...]
     """The parameters applied, for the page links (``_cursor`` left out)."""
-    visible: ColumnElement[bool] | None = None
-    """What the caller may see (authorization): part of ``where``, and a condition on includes."""
+    included_visible: ColumnElement[bool] | None = None
+    """What the caller may see among included resources (authorization; of any type)."""
 
 
 @dataclass(slots=True)
@@ -79,11 +79,14 @@ def prepare(
     all_types: bool = False,
     compartment: Compartment | None = None,
     visible: ColumnElement[bool] | None = None,
+    included_visible: ColumnElement[bool] | None = None,
 ) -> SearchRequest:
     """Check and translate a search (raises :class:`SearchError` with the parameter's name).
 
     ``types`` are the searched resource types; ``all_types`` says they are every type (a system
     search without ``_type``): no type condition is needed then. ``count`` is the page size.
+    ``visible`` and ``included_visible`` (authorization) restrict the matches and the included
+    resources to what the caller may see.
     """
     searched = tuple(types)
     unknown: list[str] = []
@@ -141,7 +144,7 @@ def prepare(
         includes,
         tuple(unknown),
         tuple(used),
-        visible,
+        included_visible,
     )
 
 
@@ -235,8 +238,8 @@ def run(runner: QueryRunner, scope: Scope, request: SearchRequest, include_limit
     if request.includes and page.matches:
 
         def read(condition: ColumnElement[bool], limit: int) -> list[Row]:
-            if request.visible is not None:
-                condition = and_(condition, request.visible)
+            if request.included_visible is not None:
+                condition = and_(condition, request.included_visible)
             found = runner.query(current_rows(condition).order_by(resources.c.rid).limit(limit))
             return [Row(row.rid, row.resource_type, row.id, row.content) for row in found]
 

@@ -109,7 +109,10 @@ def _search(
     shape = parse_shape(query)
     strict = call.request.prefer_handling == "strict"
     count = 0 if shape.summary == "count" else _page_size(call, query)
-    visible = call.access.search_filter() if call.access else None
+    access = call.access
+    visible = access.search_filter(None if all_types else types) if access else None
+    includes = any(name.partition(":")[0] in ("_include", "_revinclude") for name, _ in query)
+    included_visible = access.search_filter() if access and includes else None
     request = prepare(
         scope,
         types,
@@ -119,6 +122,7 @@ def _search(
         all_types=all_types,
         compartment=compartment,
         visible=visible,
+        included_visible=included_visible,
     )
     if shape.summary == "count":
         request = replace(request, total="accurate")

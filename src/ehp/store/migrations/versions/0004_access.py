@@ -1,5 +1,6 @@
-"""Access: the break-the-glass table (emergency access to one patient, reviewed afterwards), and
-the tables of SMART App Launch (users, apps, authorization codes).
+"""Access: the break-the-glass table (emergency access to one patient, reviewed afterwards), the
+published grants (the patients each caller may see, for the search filter), and the tables of
+SMART App Launch (users, apps, authorization codes).
 
 Revision ID: 0004_access
 Revises: 0003_search
@@ -31,6 +32,17 @@ def upgrade() -> None:
     op.create_index("ix_break_glass_actor", "break_glass", ["actor", "expires"])
     op.create_index("ix_break_glass_opened", "break_glass", ["opened"])
     op.create_table(
+        "access_grants",
+        sa.Column("subject", sa.String(255), nullable=False),
+        sa.Column("patient", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("subject", "patient", name="pk_access_grants"),
+    )
+    op.create_table(
+        "access_grant_digests",
+        sa.Column("subject", sa.String(255), primary_key=True),
+        sa.Column("digest", sa.String(64), nullable=False),
+    )
+    op.create_table(
         "users",
         sa.Column("username", sa.String(128), primary_key=True),
         sa.Column("subject", sa.String(128), nullable=False),
@@ -60,4 +72,6 @@ def downgrade() -> None:
     op.drop_table("authorization_codes")
     op.drop_table("app_clients")
     op.drop_table("users")
+    op.drop_table("access_grant_digests")
+    op.drop_table("access_grants")
     op.drop_table("break_glass")
