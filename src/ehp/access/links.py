@@ -10,11 +10,24 @@ read and a search agree on what belongs to whom.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, any_, bindparam, exists, false, func, not_, or_, select
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ehp.access.schema import access_grants
@@ -107,17 +120,11 @@ def linked_to(rid: ColumnElement[Any], pids: tuple[int, ...], patient: str) -> C
     )
 
 
-def page_patients(
-    rows: Sequence[tuple[int, str, str]], pids: tuple[int, ...]
-) -> tuple[set[str], ColumnElement[bool] | None]:
-    """The Patient ids among page rows, and a condition on ``idx_reference`` for the other rows."""
-    own = {resource_id for _, resource_type, resource_id in rows if resource_type == PATIENT}
-    others = [rid for rid, resource_type, _ in rows if resource_type != PATIENT]
-    if not others:
-        return own, None
-    return own, and_(
-        idx_reference.c.rid.in_(others), idx_reference.c.pid.in_(pids), idx_reference.c.target_type == PATIENT
-    )
+def content_patients(content: bytes) -> frozenset[str]:
+    """:func:`patients_of` stored JSON (without decimal care: only references are read)."""
+    if b"Patient" not in content:
+        return frozenset()
+    return patients_of(orjson.loads(content))
 
 
 def visible_clause(

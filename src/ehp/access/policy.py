@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from ehp.access.audit_queue import AuditQueue
 from ehp.access.events import audit_records
 from ehp.access.grant import Grant, compute_grant
-from ehp.access.links import compartment_pids, page_patients, visible_clause
+from ehp.access.links import content_patients, visible_clause
 from ehp.access.schema import access_grant_digests, access_grants, break_glass
 from ehp.context import RequestContext
 from ehp.search.includes import Row
@@ -30,9 +30,8 @@ from ehp.security.audit import AuditRecord
 from ehp.store.bulk import bulk_insert
 from ehp.store.clock import now_micros
 from ehp.store.database import writer
-from ehp.store.schema import idx_reference, resource_versions, resources
-from ehp.store.store import Store, StoreReader
-from ehp.store.writes import WriteTransaction
+from ehp.store.schema import resource_versions, resources
+from ehp.store.store import Store
 
 log = logging.getLogger(__name__)
 ACCESS_TYPES = frozenset(
@@ -73,15 +72,8 @@ class AccessPolicy:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, int, Grant]] = {}
         self._generation = 0
-        self._pids: tuple[int, ...] | None = None
         self.clauses: dict[tuple[str, tuple[str, ...] | None], tuple[Grant, ColumnElement[bool] | None]] = {}
         """Search conditions built for a grant (reused while that grant is the caller's)."""
-
-    @property
-    def pids(self) -> tuple[int, ...]:
-        if self._pids is None:
-            self._pids = compartment_pids(self.store.params)
-        return self._pids
 
     def grant(self, subject: str) -> Grant:
         now = time.monotonic()
@@ -226,15 +218,10 @@ class Access:
         alive = exists().where(resources.c.rid == versions.c.rid, resources.c.deleted == false())
         return and_(alive, visible) if visible is not None else alive
 
-    def returned(self, reader: StoreReader | WriteTransaction, rows: Sequence[Row]) -> None:
+    def returned(self, rows: Sequence[Row]) -> None:
         """Note the patients whose data a search page holds (for the audit)."""
-        own, condition = page_patients(
-            [(row.rid, row.resource_type, row.id) for row in rows], self.policy.pids
-        )
-        self.touched.update(own)
-        if condition is not None:
-            found = reader.query(select(idx_reference.c.target_id).where(condition).distinct())
-            self.touched.update(row.target_id for row in found)
+        for row in rows:
+            self.touched.update(content_patients(row.content))
 
     def purpose(self, patients: Iterable[str]) -> str:
         if self.emergency_reason is not None or set(patients) & self.grant.emergency:

@@ -128,7 +128,7 @@ def _search(
         request = replace(request, total="accurate")
     page = run(reader, scope, request, call.service.settings.max_page_size)
     if call.access:
-        call.access.returned(reader, [*page.matches, *page.included])
+        call.access.returned([*page.matches, *page.included])
     links = [*link_parameters, *request.used]
     return FhirResponse(200, resource=_bundle(call, path, links, request, page, shape))
 
