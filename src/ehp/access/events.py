@@ -18,7 +18,6 @@ PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 BREAK_GLASS = "http://ehp.kz/fhir/CodeSystem/access-event"
 OUTCOMES = {"success": "0", "refused": "4", "failed": "8"}
-ACTIONS = {"GET": "R", "HEAD": "R", "POST": "C", "PUT": "U", "PATCH": "U", "DELETE": "D"}
 
 
 _TYPE = {"system": EVENT_TYPE, "code": "rest"}
