@@ -14,6 +14,7 @@ import typer
 import uvicorn
 
 from ehp.api.app import create_app
+from ehp.bench.access_bench import bench_access
 from ehp.bench.options import (
     DEFAULT_POSTGRES_ADMIN,
     BenchDatabaseOption,
@@ -36,7 +37,7 @@ from ehp.bench.suite import SuiteConfig, run_suite
 from ehp.bench.sync_bench import bench_sync
 from ehp.demo import demo_hints, prepare_demo
 from ehp.registry.commands import register as register_registry_commands
-from ehp.security.cli import audit_app, client_app
+from ehp.security.cli import audit_app, client_app, user_app
 from ehp.security.cli import token as security_token
 from ehp.store.database import DatabaseUrlError, migrate, open_engine
 from ehp.sync.cli import start_sync, sync_app
@@ -180,6 +181,7 @@ def bench_suite(
 bench_app.command("search")(bench_search)
 bench_app.command("sync")(bench_sync)
 bench_app.command("passport")(bench_passport)
+bench_app.command("access")(bench_access)
 
 
 @bench_app.command("store")
@@ -208,6 +210,7 @@ def bench_store(
 app.command("token")(security_token)
 app.add_typer(audit_app, name="audit")
 app.add_typer(client_app, name="client")
+app.add_typer(user_app, name="user")
 register_registry_commands(app)
 app.add_typer(sync_app, name="sync")
 

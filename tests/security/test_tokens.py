@@ -63,10 +63,15 @@ def test_a_valid_token_from_the_cli_is_accepted(secured: BenchServer) -> None:
         headers={"Authorization": f"Bearer {admin}"},
     )
     assert created.status_code == 201
-    assert (
-        get(secured, f"Patient/{created.json()['id']}", cli_token(secured, "Practitioner/doc-1")).status_code
-        == 200
+    organization = httpx.post(
+        f"{secured.base}/Organization",
+        json={"resourceType": "Organization", "name": "Polyclinic 1"},
+        headers={"Authorization": f"Bearer {admin}"},
     )
+    doctor = cli_token(secured, "Practitioner/doc-1")
+    assert get(secured, f"Organization/{organization.json()['id']}", doctor).status_code == 200
+    # The token is valid, but doc-1 has no legal basis for this patient: it is not found for them.
+    assert get(secured, f"Patient/{created.json()['id']}", doctor).status_code == 404
 
 
 def test_discovery_needs_no_token(secured: BenchServer) -> None:

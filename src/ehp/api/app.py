@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ehp.access.audit_queue import AuditQueue
+from ehp.access.policy import AccessPolicy, AccessSettings
 from ehp.api.errors import FhirError, error
 from ehp.api.messages import FhirRequest, FhirResponse
 from ehp.api.negotiation import FHIR_JSON, check_content_type, check_format
@@ -27,9 +29,11 @@ from ehp.registry.rules import registry_rules
 from ehp.reindex.rule import SearchParameterRule
 from ehp.search.compiled import compile_stats
 from ehp.search.parameters import parameters_for
+from ehp.security.app_launch import exchange_code
 from ehp.security.authenticator import Authenticator, IssuerSettings
 from ehp.security.backend_services import OAuthError, exchange
 from ehp.security.discovery import smart_configuration_document
+from ehp.security.login_page import launch_routes
 from ehp.security.tokens import TokenError
 from ehp.store.database import migrate, open_engine
 from ehp.store.store import Store
@@ -79,6 +83,10 @@ class FhirApp:
         try:
             return self.authenticator.context(request.headers.get("authorization"), client)
         except TokenError as failure:
+            if self.service.access is not None:
+                self.service.access.failed_login(
+                    RequestContext(actor="anonymous", source_address=client), str(failure)
+                )
             refused = error(401, "login", str(failure))
             refused.headers["WWW-Authenticate"] = 'Bearer realm="ehp", error="invalid_token"'
             raise refused from None
@@ -142,6 +150,7 @@ def create_app(
         )
     else:
         authenticator = Authenticator(engine, issuer or IssuerSettings.from_environment())
+        service.access = AccessPolicy(store, AuditQueue(engine), AccessSettings.from_environment())
     endpoint = FhirApp(service, authenticator).endpoint
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -161,17 +170,30 @@ def create_app(
         settings = authenticator.settings if authenticator else IssuerSettings.from_environment()
         endpoint_url = f"{request.url.scheme}://{request.url.netloc}/auth/token"
         try:
-            answer = await run_in_threadpool(
-                exchange, engine, form, endpoint_url, issuer=settings.issuer, audience=settings.audience
-            )
+            if form.get("grant_type") == "authorization_code":
+                answer = await run_in_threadpool(
+                    lambda: exchange_code(engine, form, issuer=settings.issuer, audience=settings.audience)
+                )
+            else:
+                answer = await run_in_threadpool(
+                    exchange, engine, form, endpoint_url, issuer=settings.issuer, audience=settings.audience
+                )
         except OAuthError as failure:
             body = {"error": failure.code, "error_description": str(failure)}
             return JSONResponse(body, status_code=failure.status, headers={"Cache-Control": "no-store"})
         return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
+    def failed_login(source_address: str | None, reason: str) -> None:
+        if service.access is not None:
+            service.access.failed_login(
+                RequestContext(actor="anonymous", source_address=source_address), reason
+            )
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
+        if service.access is not None:
+            service.access.audit.close()
         engine.dispose()
 
     sync_routes = CentralSync(store, authenticator).routes() if role == "central" else []
@@ -183,6 +205,11 @@ def create_app(
             Route("/fhir/.well-known/smart-configuration", smart_configuration),
             Route("/auth/jwks", jwks),
             Route("/auth/token", token_endpoint, methods=["POST"]),
+            *launch_routes(
+                engine,
+                authenticator.settings if authenticator else IssuerSettings.from_environment(),
+                failed_login,
+            ),
             Route("/fhir", endpoint, methods=methods),
             Route("/fhir/{path:path}", endpoint, methods=methods),
             *PassportPages(service, authenticator).routes(),

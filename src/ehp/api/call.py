@@ -13,6 +13,7 @@ from ehp.store.store import StoreReader
 from ehp.store.writes import WriteTransaction
 
 if TYPE_CHECKING:
+    from ehp.access.policy import Access
     from ehp.api.service import FhirService
 
 
@@ -28,6 +29,8 @@ class Call:
     version_id: str | None
     reader: StoreReader | WriteTransaction | None = None
     tx: WriteTransaction | None = None
+    access: Access | None = None
+    """The caller's grant when authorization is on (``None``: nothing is filtered, ``--auth none``)."""
 
     @property
     def type(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ehp.access.routes import access_routes
 from ehp.api.interactions import bundle, create, delete, history, patch, read, search, update, validate
 from ehp.api.interactions.capabilities import capabilities
 from ehp.api.interactions.reindex import reindex_status, start_reindex
@@ -41,4 +42,5 @@ def build_routes() -> list[Route]:
         Route("GET", "system-op", reindex_status, "none", operation="reindex"),
         Route("GET", "type-op", reindex_status, "none", operation="reindex"),
         *passport_routes(),
+        *access_routes(),
     ]

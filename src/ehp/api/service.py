@@ -6,6 +6,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ehp.access.guard import guarded
+from ehp.access.policy import AccessPolicy
 from ehp.api.call import Call
 from ehp.api.errors import FhirError, bad_request, error
 from ehp.api.messages import FhirRequest, FhirResponse
@@ -39,6 +41,8 @@ class FhirService:
         self.settings = settings
         self.rules = tuple(rules)
         self.router = Router(build_routes())
+        self.access: AccessPolicy | None = None
+        """Set when the server runs with authentication: every interaction is then authorized."""
 
     def handle(self, ctx: RequestContext, request: FhirRequest, base: str) -> FhirResponse:
         """Run one request in its own session; every failure becomes an OperationOutcome response."""
@@ -52,16 +56,16 @@ class FhirService:
         """Run a routed request; every failure becomes an OperationOutcome response."""
         try:
             self.store.custom_parameters.refresh_if_due()
-            check_scope(ctx, request, match)
             call = Call(self, ctx, request, base, match.resource_type, match.resource_id, match.version_id)
+            call.access = self.access.access(ctx) if self.access else None
             session = match.route.session
             if session == "write":
                 with self.store.transaction(ctx) as tx:
                     call.tx = call.reader = tx
-                    return match.route.handler(call)
+                    return guarded(call, match.route, lambda: check_scope(ctx, request, match))
             if session == "read":
                 call.reader = self.store.reader(ctx)
-            return match.route.handler(call)
+            return guarded(call, match.route, lambda: check_scope(ctx, request, match))
         except FhirError as failure:
             return error_response(failure)
         except (VersionConflict, ConcurrentWrite) as failure:
@@ -81,12 +85,12 @@ class FhirService:
     def handle_in(self, tx: WriteTransaction, request: FhirRequest, base: str) -> FhirResponse:
         """Run one entry of a transaction Bundle inside the Bundle's transaction; failures propagate."""
         match = self.router.match(request)
-        check_scope(tx.ctx, request, match)
         call = Call(self, tx.ctx, request, base, match.resource_type, match.resource_id, match.version_id)
         call.reader = tx
+        call.access = self.access.access(tx.ctx) if self.access else None
         if match.route.session == "write":
             call.tx = tx
-        return match.route.handler(call)
+        return guarded(call, match.route, lambda: check_scope(tx.ctx, request, match))
 
 
 def check_scope(ctx: RequestContext, request: FhirRequest, match: Match) -> None:

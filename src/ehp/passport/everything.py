@@ -25,7 +25,7 @@ RelatedPerson...) are always kept.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -69,6 +69,10 @@ class RecordQuery:
     """Only resources updated at or after this instant (microseconds since 1970)."""
     types: tuple[str, ...] | None = None
     """Only these resource types (None: all)."""
+    visible: ColumnElement[bool] | None = field(default=None, compare=False)
+    """The caller's access filter on ``resources`` (:meth:`ehp.access.policy.Access.search_filter`;
+    None: authentication is off or the caller sees everything): records it hides are left out, and
+    so is what only they refer to."""
 
 
 def compartment_types() -> tuple[str, ...]:
@@ -123,6 +127,8 @@ def _with_content(columns: list[Any], root: NamedFromClause, content: bool) -> S
 
 def _member_condition(scope: Scope, query: RecordQuery, only: tuple[str, ...] | None) -> ColumnElement[bool]:
     condition = _in_compartment(scope, query, resources)
+    if query.visible is not None:
+        condition = and_(condition, query.visible)
     return condition if only is None else and_(condition, resources.c.resource_type.in_(only))
 
 

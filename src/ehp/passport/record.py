@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from sqlalchemy import ColumnElement
 
 from ehp.passport.everything import RecordQuery, read_record
 from ehp.search.query import QueryRunner, Scope
@@ -42,22 +43,28 @@ def collector_paused() -> Iterator[None]:
 def read_patient(reader: StoreReader | WriteTransaction, patient_id: str) -> StoredVersion | None:
     """The stored Patient a record operation or the passport page opens (None: never existed).
 
-    Every way into a whole record (``$everything``, ``$summary``, the passport page) starts here, on
-    behalf of the reader's request context: this is where a per-request decision on which patients
-    the caller may see belongs.
+    Every way into a whole record (``$everything``, ``$summary``, the passport page) starts here;
+    with authentication on, the caller's access to the patient is decided before (the operations
+    by :mod:`ehp.access.guard`, the page by :meth:`ehp.passport.web.PassportPages._view`) and the
+    record is then read through the caller's access filter.
     """
     return reader.read("Patient", patient_id)
 
 
 def load_record(
-    runner: QueryRunner, scope: Scope, patient: Json, only: tuple[str, ...] | None = None
+    runner: QueryRunner,
+    scope: Scope,
+    patient: Json,
+    only: tuple[str, ...] | None = None,
+    visible: ColumnElement[bool] | None = None,
 ) -> PatientRecord:
-    """The patient's record (just the members of the ``only`` types, and what they refer to, when given).
+    """The patient's record (just the members of the ``only`` types, and what they refer to, when given),
+    as far as the caller's access filter ``visible`` lets them see it.
 
     The cyclic garbage collector is paused while the record is parsed: thousands of new dicts would
     set off collections that walk every one of them again, a third of the parsing time.
     """
-    rows = read_record(runner, scope, RecordQuery(str(patient["id"])), only)
+    rows = read_record(runner, scope, RecordQuery(str(patient["id"]), visible=visible), only)
     with collector_paused():
         resources = [
             patient

@@ -6,7 +6,8 @@ the charts as SVG from JSON embedded in the page. Data is read in process, on be
 request's context: the patient search goes through :class:`~ehp.api.service.FhirService` (the
 same route, scope checks and search engine as ``GET /fhir/Patient``), the record through
 :func:`~ehp.passport.record.read_patient` and :func:`~ehp.passport.record.load_record` (the same
-path as ``$summary``). Without ``--auth none`` the pages need the same bearer token as the API.
+path as ``$summary``), under the same access decision and audit as the API. Without ``--auth none``
+the pages need the same bearer token as the API.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from ehp.security.tokens import TokenError
 
 Json = dict[str, Any]
 INDEX_SIZE = 50
+PAGE_AUDIT = "passport-page"
+"""The audit subtype of a view of the passport page."""
 
 _templates = Environment(loader=PackageLoader("ehp.passport", "templates"), autoescape=select_autoescape())
 _templates.globals.update(describe=what, detail=details, when=lambda resource: care_date(resource)[:10])
@@ -147,9 +150,26 @@ class PassportPages:
         )
 
     def _view(self, ctx: RequestContext, patient_id: str, base: str, language: str) -> PassportView | None:
+        """The page's data, or None for a patient that is unknown, deleted or not the caller's to see.
+
+        With authentication on, the caller's grant decides as it does for ``$everything``: a patient
+        without a legal basis is answered like an unknown one, the record is read through the
+        caller's access filter, and the view (or the refusal) is audited.
+        """
         reader = self.service.store.reader(ctx)
+        access = self.service.access.access(ctx) if self.service.access is not None else None
         stored = read_patient(reader, patient_id)
         if stored is None or stored.content is None:
             return None
-        record = load_record(reader, Scope(reader.params, base), orjson.loads(stored.content))
+        if access is not None:
+            access.touched.add(patient_id)
+            if not access.grant.may_see({patient_id}, "Patient"):
+                what = f"Patient/{patient_id}"
+                access.policy.audit.put(access.records(PAGE_AUDIT, "R", "refused", what))
+                return None
+        visible = access.search_filter() if access is not None else None
+        patient = orjson.loads(stored.content)
+        record = load_record(reader, Scope(reader.params, base), patient, visible=visible)
+        if access is not None:
+            access.policy.audit.put(access.records(PAGE_AUDIT, "R", "success", f"Patient/{patient_id}"))
         return passport_view(record, language, datetime.now(UTC).date())

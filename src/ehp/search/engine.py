@@ -54,6 +54,8 @@ class SearchRequest:
     """Parameters ignored as unknown or unsupported (lenient handling), to report."""
     used: tuple[tuple[str, str], ...]
     """The parameters applied, for the page links (``_cursor`` left out)."""
+    included_visible: ColumnElement[bool] | None = None
+    """What the caller may see among included resources (authorization; of any type)."""
 
 
 @dataclass(slots=True)
@@ -76,11 +78,15 @@ def prepare(
     count: int,
     all_types: bool = False,
     compartment: Compartment | None = None,
+    visible: ColumnElement[bool] | None = None,
+    included_visible: ColumnElement[bool] | None = None,
 ) -> SearchRequest:
     """Check and translate a search (raises :class:`SearchError` with the parameter's name).
 
     ``types`` are the searched resource types; ``all_types`` says they are every type (a system
     search without ``_type``): no type condition is needed then. ``count`` is the page size.
+    ``visible`` and ``included_visible`` (authorization) restrict the matches and the included
+    resources to what the caller may see.
     """
     searched = tuple(types)
     unknown: list[str] = []
@@ -114,6 +120,8 @@ def prepare(
         )
     if compartment is not None:
         conditions.append(_in_compartment(scope, compartment, searched))
+    if visible is not None:
+        conditions.append(visible)
     sort_text = ",".join(value for name, value in query if name == "_sort")
     sort = parse_sort(scope, searched, sort_text, resources) if sort_text else ()
     total = _one(query, "_total") or "auto"
@@ -127,7 +135,16 @@ def prepare(
         if name.partition(":")[0] in ("_include", "_revinclude")
     )
     return SearchRequest(
-        searched, and_(*conditions), sort, count, cursor, total, includes, tuple(unknown), tuple(used)
+        searched,
+        and_(*conditions),
+        sort,
+        count,
+        cursor,
+        total,
+        includes,
+        tuple(unknown),
+        tuple(used),
+        included_visible,
     )
 
 
@@ -221,6 +238,8 @@ def run(runner: QueryRunner, scope: Scope, request: SearchRequest, include_limit
     if request.includes and page.matches:
 
         def read(condition: ColumnElement[bool], limit: int) -> list[Row]:
+            if request.included_visible is not None:
+                condition = and_(condition, request.included_visible)
             found = runner.query(current_rows(condition).order_by(resources.c.rid).limit(limit))
             return [Row(row.rid, row.resource_type, row.id, row.content) for row in found]
 

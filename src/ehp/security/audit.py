@@ -20,12 +20,14 @@ from sqlalchemy.engine import Connection
 
 from ehp.fhir.jsonio import dumps
 from ehp.security.schema import audit_events
+from ehp.store.bulk import bulk_insert
 from ehp.store.clock import now_micros
 from ehp.store.database import writer
 
 GENESIS = "0" * 64
 AUDIT_LOCK = 727274004
 _VERIFY_BATCH = 5000
+_COLUMNS = ("seq", "recorded", "actor", "patient", "content", "prev_hash", "hash")
 
 
 def chain_hash(previous: str, seq: int, content: bytes) -> str:
@@ -61,19 +63,9 @@ def append(connection: Connection, records: Sequence[AuditRecord]) -> None:
         seq += 1
         content = dumps(record.event)
         digest = chain_hash(previous, seq, content)
-        rows.append(
-            {
-                "seq": seq,
-                "recorded": recorded,
-                "actor": record.actor,
-                "patient": record.patient,
-                "content": content,
-                "prev_hash": previous,
-                "hash": digest,
-            }
-        )
+        rows.append((seq, recorded, record.actor, record.patient, content, previous, digest))
         previous = digest
-    connection.execute(audit_events.insert(), rows)
+    bulk_insert(connection, audit_events, _COLUMNS, rows)
 
 
 def record(engine: Engine, records: Sequence[AuditRecord]) -> None:

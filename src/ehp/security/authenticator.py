@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,10 +13,11 @@ from sqlalchemy import Engine
 
 from ehp.context import RequestContext
 from ehp.security.keys import SigningKey, all_keys, signing_key
-from ehp.security.tokens import TokenError, VerifiedToken, verify_token
+from ehp.security.tokens import LEEWAY_SECONDS, TokenError, VerifiedToken, verify_token
 
 DEFAULT_ISSUER = "urn:ehp:issuer"
 DEFAULT_AUDIENCE = "urn:ehp:fhir"
+MAX_REMEMBERED_TOKENS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,9 @@ class Authenticator:
         self._lock = threading.Lock()
         self._keys: dict[str, SigningKey] = {}
         self._jwks = PyJWKClient(settings.jwks_url, cache_keys=True) if settings.jwks_url else None
+        self._verified: dict[str, VerifiedToken] = {}
+        """Tokens whose signature and claims were checked, until they expire (verifying an ES256
+        signature costs more than a read by id)."""
         if self._jwks is None:
             signing_key(engine)
             self._reload()
@@ -68,11 +73,24 @@ class Authenticator:
         if not authorization:
             raise TokenError("authentication is required: send Authorization: Bearer <access token>")
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise TokenError("the Authorization header must be 'Bearer <access token>'")
-        return verify_token(
-            token.strip(), self._key_for, issuer=self.settings.issuer, audience=self.settings.audience
+        now = time.time()
+        known = self._verified.get(token)
+        if known is not None and known.claims["exp"] + LEEWAY_SECONDS > now:
+            return known
+        verified = verify_token(
+            token, self._key_for, issuer=self.settings.issuer, audience=self.settings.audience
         )
+        if len(self._verified) >= MAX_REMEMBERED_TOKENS:
+            self._verified = {
+                key: value for key, value in self._verified.items() if value.claims["exp"] > now
+            }
+            if len(self._verified) >= MAX_REMEMBERED_TOKENS:
+                self._verified.clear()
+        self._verified[token] = verified
+        return verified
 
     def context(self, authorization: str | None, source_address: str | None) -> RequestContext:
         verified = self.verify(authorization)

@@ -88,13 +88,13 @@ def _granted(client: Client, requested: str) -> str:
     except ScopeError as failure:
         raise OAuthError("invalid_scope", str(failure)) from None
     allowed = Scopes.parse(client.scope).resource_scopes
-    granted = [text for text, scope in asked if scope is not None and _within(scope, allowed)]
+    granted = [text for text, scope in asked if scope is not None and within(scope, allowed)]
     if not granted:
         raise OAuthError("invalid_scope", f"none of the scopes '{requested}' is allowed for this client")
     return " ".join(granted)
 
 
-def _within(scope: ResourceScope, allowed: tuple[ResourceScope, ...]) -> bool:
+def within(scope: ResourceScope, allowed: tuple[ResourceScope, ...]) -> bool:
     return all(
         any(
             other.context == scope.context

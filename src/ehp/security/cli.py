@@ -8,11 +8,13 @@ from typing import Annotated
 
 import typer
 
+from ehp.security.app_launch import register_app
 from ehp.security.audit import verify
 from ehp.security.authenticator import IssuerSettings
 from ehp.security.backend_services import register_client
 from ehp.security.keys import signing_key
 from ehp.security.tokens import issue_token
+from ehp.security.users import add_user
 from ehp.store.database import migrate, open_engine
 
 DEFAULT_SCOPES = {
@@ -104,3 +106,49 @@ def client_register(
     finally:
         engine.dispose()
     typer.echo(f"client '{client_id}' registered as {subject} with at most '{scope}'")
+
+
+@client_app.command("register-app")
+def client_register_app(
+    database: Annotated[str, typer.Option("--database", help="The server's database URL.")],
+    client_id: Annotated[str, typer.Option(help="The app's client id.")],
+    redirect_uri: Annotated[list[str], typer.Option(help="Where the app receives its code (repeatable).")],
+    scope: Annotated[
+        str, typer.Option(help="The most the app may be granted, e.g. 'patient/*.rs launch/patient'.")
+    ],
+) -> None:
+    """Register a SMART app (a public client using the authorization code flow with PKCE)."""
+    engine = open_engine(database, pool_size=1)
+    try:
+        migrate(engine)
+        register_app(engine, client_id, redirect_uri, scope)
+    except ValueError as failure:
+        raise typer.BadParameter(str(failure)) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"app '{client_id}' registered with at most '{scope}'")
+
+
+user_app = typer.Typer(help="People who log in to SMART apps (App Launch).", no_args_is_help=True)
+
+
+@user_app.command("add")
+def user_add(
+    database: Annotated[str, typer.Option("--database", help="The server's database URL.")],
+    username: Annotated[str, typer.Option(help="The name to log in with.")],
+    subject: Annotated[str, typer.Option(help="Practitioner/ID, PractitionerRole/ID, Patient/ID or admin.")],
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="At least 8 characters."),
+    ],
+) -> None:
+    """Create (or replace) a user of the login page."""
+    engine = open_engine(database, pool_size=1)
+    try:
+        migrate(engine)
+        add_user(engine, username, subject, password)
+    except ValueError as failure:
+        raise typer.BadParameter(str(failure)) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"user '{username}' logs in as {subject}")

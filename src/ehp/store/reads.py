@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, select, tuple_
+from sqlalchemy import ColumnElement, and_, bindparam, exists, select, tuple_
 from sqlalchemy.engine import Connection
 
 from ehp.store.prepared import PreparedQuery
@@ -100,6 +100,8 @@ class HistoryQuery:
     before_seq: int | None = None
     """Continue a previous page: only versions older than this change."""
     count: int = 50
+    visible: ColumnElement[bool] | None = None
+    """Only versions the caller may see (authorization; a condition on ``resource_versions``)."""
 
 
 def history_page(connection: Connection, query: HistoryQuery) -> tuple[list[StoredVersion], bool]:
@@ -114,6 +116,8 @@ def history_page(connection: Connection, query: HistoryQuery) -> tuple[list[Stor
         conditions.append(table.c.last_updated >= query.since)
     if query.before_seq is not None:
         conditions.append(table.c.seq < query.before_seq)
+    if query.visible is not None:
+        conditions.append(query.visible)
     if query.at is not None:
         successor = resource_versions.alias("successor")
         conditions.append(table.c.last_updated <= query.at[1])

@@ -42,6 +42,7 @@ def everything(call: Call) -> FhirResponse:
         end=_date(values, "end"),
         since=_since(values),
         types=_types(values),
+        visible=call.access.search_filter() if call.access else None,
     )
     count = _count(call, values)
     try:

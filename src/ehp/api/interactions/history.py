@@ -37,6 +37,7 @@ def _history(call: Call, resource_type: str | None, resource_id: str | None) -> 
         at=_time(call, "_at") if call.request.param("_at") else None,
         before_seq=int_param(call, CURSOR),
         count=page_size(call),
+        visible=call.access.history_filter() if call.access and resource_id is None else None,
     )
     versions, more = call.store_reader.history(query)
     links = [page_link(call, "self", {})]

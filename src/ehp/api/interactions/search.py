@@ -109,12 +109,26 @@ def _search(
     shape = parse_shape(query)
     strict = call.request.prefer_handling == "strict"
     count = 0 if shape.summary == "count" else _page_size(call, query)
+    access = call.access
+    visible = access.search_filter(None if all_types else types) if access else None
+    includes = any(name.partition(":")[0] in ("_include", "_revinclude") for name, _ in query)
+    included_visible = access.search_filter() if access and includes else None
     request = prepare(
-        scope, types, query, strict=strict, count=count, all_types=all_types, compartment=compartment
+        scope,
+        types,
+        query,
+        strict=strict,
+        count=count,
+        all_types=all_types,
+        compartment=compartment,
+        visible=visible,
+        included_visible=included_visible,
     )
     if shape.summary == "count":
         request = replace(request, total="accurate")
     page = run(reader, scope, request, call.service.settings.max_page_size)
+    if call.access:
+        call.access.returned([*page.matches, *page.included])
     links = [*link_parameters, *request.used]
     return FhirResponse(200, resource=_bundle(call, path, links, request, page, shape))
 

@@ -22,7 +22,8 @@ def summary(call: Call) -> FhirResponse:
             raise bad_request(f"$summary takes no parameter '{name}'", name)
     patient = record_patient(call, "summary")
     reader = call.store_reader
-    record = load_record(reader, Scope(reader.params, call.base), patient, SUMMARY_TYPES)
+    visible = call.access.search_filter() if call.access else None
+    record = load_record(reader, Scope(reader.params, call.base), patient, SUMMARY_TYPES, visible)
     bundle = document(
         patient, summarize(record.resources), record.by_reference, call.base, to_instant(now_micros())
     )

@@ -1,0 +1,246 @@
+"""The access policy of a server: grants per caller (cached briefly), break-the-glass, audit.
+
+:class:`AccessPolicy` lives as long as the server process; :class:`Access` is one request's view
+of it (the caller's :class:`~ehp.access.grant.Grant` and what the request touched, to audit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, exists, false, select
+from sqlalchemy.exc import IntegrityError
+
+from ehp.access.audit_queue import AuditQueue
+from ehp.access.events import audit_records
+from ehp.access.grant import Grant, compute_grant
+from ehp.access.links import content_patients, visible_clause
+from ehp.access.schema import access_grant_digests, access_grants, break_glass
+from ehp.context import RequestContext
+from ehp.search.includes import Row
+from ehp.security.audit import AuditRecord
+from ehp.store.bulk import bulk_insert
+from ehp.store.clock import now_micros
+from ehp.store.database import writer
+from ehp.store.schema import resource_versions, resources
+from ehp.store.store import Store
+
+log = logging.getLogger(__name__)
+ACCESS_TYPES = frozenset(
+    {
+        "Consent",
+        "EpisodeOfCare",
+        "Encounter",
+        "ServiceRequest",
+        "PractitionerRole",
+        "RelatedPerson",
+        "Patient",
+    }
+)
+"""Writes of these types can change someone's grant: they drop the cached grants."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessSettings:
+    break_glass_seconds: int = 4 * 3600
+    grant_cache_seconds: float = 15.0
+    """How long a caller's computed grant is reused; writes in this process that can change a grant
+    drop the cache at once, other processes see the change within this time."""
+
+    @classmethod
+    def from_environment(cls) -> AccessSettings:
+        """``EHP_BREAK_GLASS_SECONDS`` and ``EHP_GRANT_CACHE_SECONDS`` override the defaults."""
+        return cls(
+            break_glass_seconds=int(os.environ.get("EHP_BREAK_GLASS_SECONDS", 4 * 3600)),
+            grant_cache_seconds=float(os.environ.get("EHP_GRANT_CACHE_SECONDS", 15.0)),
+        )
+
+
+class AccessPolicy:
+    def __init__(self, store: Store, audit: AuditQueue, settings: AccessSettings) -> None:
+        self.store = store
+        self.audit = audit
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, int, Grant]] = {}
+        self._generation = 0
+        self.clauses: dict[tuple[str, tuple[str, ...] | None], tuple[Grant, ColumnElement[bool] | None]] = {}
+        """Search conditions built for a grant (reused while that grant is the caller's)."""
+
+    def grant(self, subject: str) -> Grant:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(subject)
+            generation = self._generation
+        if cached is not None and cached[0] > now and cached[1] == generation:
+            return cached[2]
+        with self.store.engine.connect() as connection:
+            grant = compute_grant(connection, self.store.params, subject, now_micros())
+        if not grant.everything:
+            self._publish(grant)
+        with self._lock:
+            self._cache[subject] = (now + self.settings.grant_cache_seconds, generation, grant)
+        return grant
+
+    def _publish(self, grant: Grant) -> None:
+        """Store the caller's allowed patients for the search filter, when they changed."""
+        allowed = sorted(grant.patients | set(grant.restricted))
+        digest = hashlib.sha256("\n".join(allowed).encode()).hexdigest()
+        subject = grant.subject
+        with self.store.engine.connect() as connection:
+            known = connection.execute(
+                select(access_grant_digests.c.digest).where(access_grant_digests.c.subject == subject)
+            ).scalar()
+        if known == digest:
+            return
+        try:
+            with writer(self.store.engine).begin() as connection:
+                connection.execute(delete(access_grants).where(access_grants.c.subject == subject))
+                connection.execute(
+                    delete(access_grant_digests).where(access_grant_digests.c.subject == subject)
+                )
+                bulk_insert(
+                    connection, access_grants, ("subject", "patient"), [(subject, p) for p in allowed]
+                )
+                connection.execute(access_grant_digests.insert().values(subject=subject, digest=digest))
+        except IntegrityError:
+            log.info("another process published the grant of %s at the same time", subject)
+
+    def rid(self, resource_type: str, resource_id: str) -> int | None:
+        with self.store.engine.connect() as connection:
+            found = connection.execute(
+                select(resources.c.rid).where(
+                    resources.c.resource_type == resource_type, resources.c.id == resource_id
+                )
+            ).first()
+        return found.rid if found is not None else None
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._cache.clear()
+            self.clauses.clear()
+
+    def access(self, ctx: RequestContext) -> Access:
+        return Access(self, ctx, self.grant(ctx.actor))
+
+    def open_break_glass(self, ctx: RequestContext, grant: Grant, patient: str, reason: str) -> None:
+        opened = now_micros()
+        with writer(self.store.engine).begin() as connection:
+            connection.execute(
+                break_glass.insert().values(
+                    id=str(uuid.uuid4()),
+                    actor=ctx.actor,
+                    patient=patient,
+                    organizations=" ".join(sorted(grant.organizations)),
+                    reason=reason,
+                    opened=opened,
+                    expires=opened + self.settings.break_glass_seconds * 1_000_000,
+                )
+            )
+        self.invalidate()
+
+    def failed_login(self, ctx: RequestContext, reason: str) -> None:
+        self.audit.put(
+            audit_records(
+                ctx,
+                subtype="login",
+                action="E",
+                outcome="refused",
+                patients=[None],
+                what=None,
+                purpose=ctx.purpose,
+                description=reason,
+            )
+        )
+
+
+@dataclass(slots=True)
+class Access:
+    policy: AccessPolicy
+    ctx: RequestContext
+    grant: Grant
+    touched: set[str] = field(default_factory=set)
+    emergency_reason: str | None = None
+
+    def search_filter(self, types: Collection[str] | None = None) -> ColumnElement[bool] | None:
+        """The condition on ``resources`` a search of ``types`` (``None``: all) adds; ``None`` when
+        the caller sees everything or no searched type holds patient data. Built once per grant
+        and set of types (the clause is immutable, so requests share it)."""
+        if self.grant.everything:
+            return None
+        key = (self.grant.subject, tuple(sorted(types)) if types is not None else None)
+        cached = self.policy.clauses.get(key)
+        if cached is not None and cached[0] is self.grant:
+            return cached[1]
+        clause = self.visible(resources.c.rid, resources.c.resource_type, resources.c.id, types)
+        self.policy.clauses[key] = (self.grant, clause)
+        return clause
+
+    def visible(
+        self,
+        rid: ColumnElement[Any],
+        resource_type: ColumnElement[Any],
+        resource_id: ColumnElement[Any],
+        types: Collection[str] | None = None,
+    ) -> ColumnElement[bool] | None:
+        if self.grant.everything:
+            return None
+        return visible_clause(
+            rid,
+            resource_type,
+            resource_id,
+            subject=self.grant.subject,
+            types=types,
+            params=self.policy.store.params,
+            restricted=self.grant.restricted,
+            hidden=self.grant.hidden,
+        )
+
+    def history_filter(self) -> ColumnElement[bool] | None:
+        """The condition on ``resource_versions`` of type and system history.
+
+        Versions of resources deleted since are left out too (administrators excepted): their
+        index rows are gone, so whose they were can no longer be decided in SQL.
+        """
+        if self.grant.everything:
+            return None
+        versions = resource_versions
+        visible = self.visible(versions.c.rid, versions.c.resource_type, versions.c.id)
+        alive = exists().where(resources.c.rid == versions.c.rid, resources.c.deleted == false())
+        return and_(alive, visible) if visible is not None else alive
+
+    def returned(self, rows: Sequence[Row]) -> None:
+        """Note the patients whose data a search page holds (for the audit)."""
+        for row in rows:
+            self.touched.update(content_patients(row.content))
+
+    def purpose(self, patients: Iterable[str]) -> str:
+        if self.emergency_reason is not None or set(patients) & self.grant.emergency:
+            return "ETREAT"
+        return self.ctx.purpose
+
+    def records(
+        self, subtype: str, action: str, outcome: str, what: str | None, **extra: Any
+    ) -> list[AuditRecord]:
+        patients: list[str | None] = [*sorted(self.touched)] or [None]
+        return audit_records(
+            self.ctx,
+            subtype=subtype,
+            action=action,
+            outcome=outcome,
+            patients=patients,
+            what=what,
+            purpose=self.purpose(self.touched),
+            on_behalf_of=[f"Organization/{o}" for o in self.grant.organizations],
+            emergency_reason=self.emergency_reason,
+            **extra,
+        )
