@@ -35,7 +35,7 @@ from ehp.bench.store_bench import (
 )
 from ehp.bench.suite import SuiteConfig, run_suite
 from ehp.bench.sync_bench import bench_sync
-from ehp.demo import demo_hints, prepare_demo
+from ehp.demo import demo_hints, demo_logins, prepare_demo
 from ehp.registry.commands import register as register_registry_commands
 from ehp.security.cli import audit_app, client_app, user_app
 from ehp.security.cli import token as security_token
@@ -135,7 +135,8 @@ def demo(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     database = prepare_demo(folder)
     application = create_app(database, role="node", auth="none")
-    typer.echo("\n" + "\n".join(demo_hints(folder, f"http://{host}:{port}/fhir")) + "\n")
+    logins = demo_logins(folder, database)
+    typer.echo("\n" + "\n".join(demo_hints(folder, f"http://{host}:{port}/fhir", logins)) + "\n")
     uvicorn.run(application, host=host, port=port, access_log=False, log_level="warning")
 
 

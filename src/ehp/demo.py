@@ -13,13 +13,21 @@ from typing import Any
 
 import orjson
 
+from ehp.context import SYSTEM_CONTEXT
 from ehp.registry.iin import IIN_SYSTEM
+from ehp.search.query import find_ids
+from ehp.security.users import add_user
+from ehp.store.database import open_engine
+from ehp.store.store import Store
+from ehp.synth.codes import ATTACHMENT
 from ehp.synth.generator import SynthConfig, read_manifest, synthesize
 from ehp.synth.loader import load_database
 
 DEMO_PEOPLE = 2000
 DEMO_REGION = "astana"
 DEMO_SEED = 1
+DEMO_PASSWORD = "demo-passport"
+"""The password of every demo login (a public demo of synthetic people: no secret is kept)."""
 
 
 def prepare_demo(folder: Path, *, show_progress: bool = True) -> str:
@@ -43,7 +51,54 @@ def prepare_demo(folder: Path, *, show_progress: bool = True) -> str:
     return database
 
 
-def demo_hints(folder: Path, base: str) -> list[str]:
+def demo_logins(folder: Path, database: str) -> list[tuple[str, str]]:
+    """Create the demo's logins for the login page (``/auth/authorize``); ``(username, subject)`` each.
+
+    ``citizen`` is the patient the hints name, ``doctor`` a practitioner of the polyclinic that
+    patient is attached to, ``admin`` the administrator. They take effect when the demo's store is
+    served with authentication on (``ehp serve --database ...``); the demo itself runs without.
+    """
+    patient = _first_patient(folder / "synth")
+    logins = [("admin", "admin")]
+    if patient is not None:
+        logins.append(("citizen", f"Patient/{patient['id']}"))
+    engine = open_engine(database, pool_size=1)
+    try:
+        if patient is not None:
+            store = Store(engine)
+            store.params.load()
+            doctor = _attached_doctor(store, patient["id"])
+            if doctor is not None:
+                logins.append(("doctor", doctor))
+        for username, subject in logins:
+            add_user(engine, username, subject, DEMO_PASSWORD)
+    finally:
+        engine.dispose()
+    return logins
+
+
+def _attached_doctor(store: Store, patient_id: str) -> str | None:
+    """A practitioner working at the polyclinic the patient is attached to now."""
+    reader = store.reader(SYSTEM_CONTEXT)
+    attachment = [
+        ("patient", f"Patient/{patient_id}"),
+        ("status", "active"),
+        ("type", f"{ATTACHMENT.system}|{ATTACHMENT.code}"),
+    ]
+    for episode_id in find_ids(reader, "EpisodeOfCare", attachment, 1):
+        episode = reader.read("EpisodeOfCare", episode_id)
+        if episode is None or episode.content is None:
+            continue
+        organization = orjson.loads(episode.content)["managingOrganization"]["reference"]
+        for role_id in find_ids(reader, "PractitionerRole", [("organization", organization)], 1):
+            role = reader.read("PractitionerRole", role_id)
+            if role is not None and role.content is not None:
+                reference: str = orjson.loads(role.content)["practitioner"]["reference"]
+                return reference
+    return None
+
+
+def demo_hints(folder: Path, base: str, logins: list[tuple[str, str]] | None = None) -> list[str]:
     """What to try against the demo server, with a real patient of the generated region."""
     patient = _first_patient(folder / "synth")
     hints = [
@@ -69,6 +124,13 @@ def demo_hints(folder: Path, base: str) -> list[str]:
             f"  curl '{base}/Patient/{patient['id']}/$summary'",
             f"  curl '{base}/Patient/{patient['id']}/$everything?_count=100'",
         ]
+    if logins:
+        hints.append(
+            f"Demo logins (password '{DEMO_PASSWORD}') for the login page {site}/auth/authorize, which "
+            "takes effect when this store is served with authentication on "
+            "(./run serve --database <the demo's database URL>):"
+        )
+        hints += [f"  {username:8} {subject}" for username, subject in logins]
     return hints
 
 
