@@ -13,7 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -98,3 +98,36 @@ def migrate(engine: Engine) -> None:
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(727274001)")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+        if engine.dialect.name == "sqlite":
+            _steer_sqlite_planner(connection)
+
+
+SQLITE_RID_INDEX_STAT = "1000000 2"
+"""``sqlite_stat1`` figures for the ``ix_idx_*_rid`` indexes: a million rows, two per resource."""
+
+
+def _steer_sqlite_planner(connection: Connection) -> None:
+    """Tell SQLite's planner that an index table's ``rid`` index finds a resource's few rows.
+
+    A search tests most criteria per candidate row (``EXISTS (... WHERE idx.rid = r.rid AND idx.pid
+    = ? AND idx.code = ?)``). Without statistics SQLite prefers the index matching more equality
+    terms, the value index, and so reads every row with that code for every candidate (690 ms
+    instead of 1 ms for ten years of one patient's HbA1c among 135,000 resources). These figures
+    steer it to the ``rid`` index; they are written on every start, so a later ``ANALYZE`` with
+    averages that hide skewed codes does not undo them. ``ANALYZE sqlite_schema`` creates the
+    statistics table and makes new connections read the figures.
+    """
+    connection.exec_driver_sql("ANALYZE sqlite_schema")
+    names = [
+        row[0]
+        for row in connection.exec_driver_sql(
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND name GLOB 'ix_idx_*_rid'"
+        )
+    ]
+    for name in names:
+        connection.exec_driver_sql("DELETE FROM sqlite_stat1 WHERE idx = ?", (name,))
+        connection.exec_driver_sql(
+            "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)",
+            (name.removeprefix("ix_").removesuffix("_rid"), name, SQLITE_RID_INDEX_STAT),
+        )
+    connection.exec_driver_sql("ANALYZE sqlite_schema")
