@@ -57,6 +57,13 @@ def _configure_sqlite(engine: Engine) -> None:
     _begin_writes_explicitly(engine, "BEGIN IMMEDIATE")
 
 
+POSTGRES_PLAN_CACHE_MODE = "force_custom_plan"
+"""psycopg prepares a statement on its fifth execution and PostgreSQL may then switch it to a
+generic plan, blind to the values: for a search by a common code that plan took 6.7 ms against
+0.76 ms planned for the values (in process, 2,000 patients; docs/benchmarks.md, "Access"). Search
+statements differ in their values' selectivity, and planning them costs far less than a bad plan."""
+
+
 def open_engine(url: str, pool_size: int = 8) -> Engine:
     """Create the engine for a database URL (the database itself must exist for PostgreSQL)."""
     normalised = normalise_url(url)
@@ -78,6 +85,7 @@ def open_engine(url: str, pool_size: int = 8) -> Engine:
         max_overflow=pool_size,
         pool_recycle=3600,
         isolation_level="AUTOCOMMIT",
+        connect_args={"options": f"-c plan_cache_mode={POSTGRES_PLAN_CACHE_MODE}"},
     )
     _begin_writes_explicitly(engine, "BEGIN")
     return engine
