@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 
 from ehp.api.app import register_search_parameters
 from ehp.bench.load import Job, run_load
+from ehp.bench.options import BenchDatabaseOption, JsonOption, PostgresAdminOption, QuickOption
 from ehp.bench.search_bench import BENCH_CONTEXT, OBSERVATION_CODES, SearchBenchConfig, load_population
 from ehp.bench.servers import DEFAULT_POSTGRES_ADMIN, BenchServer
 from ehp.bench.store_bench import backend_databases
@@ -249,24 +250,13 @@ def format_results(results: list[AccessBenchResult], config: AccessBenchConfig) 
 
 
 def bench_access(
-    database: Annotated[
-        str | None,
-        typer.Option(
-            "--database",
-            help="Measure this empty database (default: a temporary SQLite file and a throwaway "
-            "PostgreSQL one).",
-        ),
-    ] = None,
+    database: BenchDatabaseOption = None,
     patients: Annotated[int | None, typer.Option(help="Population size (about 17 resources each).")] = None,
     requests: Annotated[int | None, typer.Option(help="Requests per interaction and round.")] = None,
     rounds: Annotated[int | None, typer.Option(help="Alternating rounds (the medians are reported).")] = None,
-    quick: Annotated[bool, typer.Option(help="A small smoke run.")] = False,
-    json_file: Annotated[
-        Path | None, typer.Option("--json", help="Also write the results as JSON here.")
-    ] = None,
-    postgres_admin: Annotated[
-        str, typer.Option(help="Admin URL used to create the throwaway PostgreSQL database.")
-    ] = DEFAULT_POSTGRES_ADMIN,
+    quick: QuickOption = False,
+    json_file: JsonOption = None,
+    postgres_admin: PostgresAdminOption = DEFAULT_POSTGRES_ADMIN,
 ) -> None:
     """The cost of authorization and audit on reads and searches, as a ratio to --auth none."""
     config = AccessBenchConfig.quick() if quick else AccessBenchConfig()

@@ -29,6 +29,7 @@ import orjson
 import typer
 
 from ehp.api.app import register_search_parameters
+from ehp.bench.options import JsonOption, PostgresAdminOption, QuickOption
 from ehp.bench.passport_people import grow_record, pick_people
 from ehp.bench.servers import DEFAULT_POSTGRES_ADMIN, BenchServer, throwaway_postgres
 from ehp.context import RequestContext
@@ -267,13 +268,9 @@ def bench_passport(
     ] = None,
     people: Annotated[int | None, typer.Option(help="Other people of Astana loaded around them.")] = None,
     requests: Annotated[int | None, typer.Option(help="Requests per API figure.")] = None,
-    quick: Annotated[bool, typer.Option(help="A small smoke run.")] = False,
-    json_file: Annotated[
-        Path | None, typer.Option("--json", help="Also write the results as JSON here.")
-    ] = None,
-    postgres_admin: Annotated[
-        str, typer.Option(help="Admin URL used to create the throwaway PostgreSQL database.")
-    ] = DEFAULT_POSTGRES_ADMIN,
+    quick: QuickOption = False,
+    json_file: JsonOption = None,
+    postgres_admin: PostgresAdminOption = DEFAULT_POSTGRES_ADMIN,
 ) -> None:
     """$everything and $summary latency (p50/p99) for a long record, and the passport page's render time."""
     base = PassportBenchConfig.quick() if quick else PassportBenchConfig()

@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 
 from ehp.api.app import register_search_parameters
 from ehp.bench.federation import central_server, node_server, wait_for
+from ehp.bench.options import JsonOption, PostgresAdminOption
 from ehp.bench.servers import DEFAULT_POSTGRES_ADMIN, throwaway_postgres
 from ehp.bench.sync_faults import fault_runs
 from ehp.context import RequestContext
@@ -302,12 +303,8 @@ def bench_sync(
         int,
         typer.Option("--fault-runs", help="Also kill node/centre at random this many times (seeds 100...)."),
     ] = 0,
-    json_file: Annotated[
-        Path | None, typer.Option("--json", help="Also write the results as JSON here.")
-    ] = None,
-    postgres_admin: Annotated[
-        str, typer.Option(help="Admin URL used to create the throwaway PostgreSQL database.")
-    ] = DEFAULT_POSTGRES_ADMIN,
+    json_file: JsonOption = None,
+    postgres_admin: PostgresAdminOption = DEFAULT_POSTGRES_ADMIN,
 ) -> None:
     """Node-to-centre throughput, catch-up after a day offline, passport arrival, fault runs."""
     with tempfile.TemporaryDirectory(prefix="ehp-bench-sync-") as name:
