@@ -128,7 +128,7 @@ def demo_hints(folder: Path, base: str, logins: list[tuple[str, str]] | None = N
         hints.append(
             f"Demo logins (password '{DEMO_PASSWORD}') for the login page {site}/auth/authorize, which "
             "takes effect when this store is served with authentication on "
-            "(./run serve --database <the demo's database URL>):"
+            f"(./run serve --database sqlite:///{(folder / 'ehp.db').resolve()}):"
         )
         hints += [f"  {username:8} {subject}" for username, subject in logins]
     return hints
