@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -195,7 +195,7 @@ def bench_backend(backend: str, database: str, config: StoreBenchConfig, log: Pa
         for entry in bundle["entry"]
     ]
     keys = [rows[i % len(rows)][0] for i in range(len(targets))]
-    floor_write, floor_reads = raw_floor(database, rows, keys)
+    floor_write, floor_reads = raw_floor(database, [rows], keys)
     floor_read = len(floor_reads) / sum(floor_reads)
     result.figures[0].floor_per_second = round(floor_write, 1)
     result.figures[0].ratio_to_floor = round(floor_write / result.figures[0].per_second, 2)
@@ -204,40 +204,62 @@ def bench_backend(backend: str, database: str, config: StoreBenchConfig, log: Pa
     return result
 
 
-def raw_floor(database: str, rows: list[tuple[str, bytes]], keys: list[str]) -> tuple[float, list[float]]:
-    """The rows written with plain SQL (COPY / executemany, one transaction), then ``keys`` read back
-    by primary key: the write rate and the seconds of each read."""
+_FLOOR_COPY = "COPY bench_floor (id, content) FROM STDIN"
+
+
+def raw_floor(
+    database: str, chunks: Iterable[list[tuple[str, bytes]]], keys: list[str]
+) -> tuple[float, list[float]]:
+    """The rows written with plain SQL in one transaction, then ``keys`` read back by primary key:
+    the write rate and the seconds of each read.
+
+    ``chunks`` may be a generator (a large population need not sit in memory): each chunk is made
+    outside the clock, then written by one ``COPY`` on PostgreSQL (which returns once the server
+    has the rows) or one ``executemany`` on SQLite; the floor's time is the sum of those writes
+    and the commit.
+    """
     engine = open_engine(database, pool_size=1)
+    postgresql = engine.dialect.name == "postgresql"
+    written = 0
+    write_seconds = 0.0
     try:
         with engine.connect() as connection:
             raw = connection.connection.driver_connection
             assert raw is not None
-            if engine.dialect.name == "postgresql":
-                raw.execute("CREATE TABLE bench_floor (id text PRIMARY KEY, content bytea NOT NULL)")
+            content_type = "bytea" if postgresql else "blob"
+            raw.execute(f"CREATE TABLE bench_floor (id text PRIMARY KEY, content {content_type} NOT NULL)")
+            if not postgresql:
+                raw.execute("BEGIN")
+            for rows in chunks:
                 started = time.perf_counter()
-                with raw.cursor() as cursor, cursor.copy("COPY bench_floor (id, content) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
+                if postgresql:
+                    with raw.cursor() as cursor, cursor.copy(_FLOOR_COPY) as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                else:
+                    raw.executemany("INSERT INTO bench_floor (id, content) VALUES (?, ?)", rows)
+                write_seconds += time.perf_counter() - started
+                written += len(rows)
+            started = time.perf_counter()
+            if postgresql:
                 raw.commit()
             else:
-                raw.execute("CREATE TABLE bench_floor (id text PRIMARY KEY, content blob NOT NULL)")
-                started = time.perf_counter()
-                raw.execute("BEGIN")
-                raw.executemany("INSERT INTO bench_floor (id, content) VALUES (?, ?)", rows)
                 raw.execute("COMMIT")
-            write_seconds = time.perf_counter() - started
-            marker = "%s" if engine.dialect.name == "postgresql" else "?"
+            write_seconds += time.perf_counter() - started
+            marker = "%s" if postgresql else "?"
             query = f"SELECT content FROM bench_floor WHERE id = {marker}"
             reads = []
             for key in keys:
                 started = time.perf_counter()
-                raw.execute(query, (key,)).fetchone()
+                found = raw.execute(query, (key,)).fetchone()
                 reads.append(time.perf_counter() - started)
+                if found is None:
+                    raise ValueError(f"the floor has no row {key}: a read must find what was written")
             raw.execute("DROP TABLE bench_floor")
             raw.commit()
     finally:
         engine.dispose()
-    return len(rows) / write_seconds, reads
+    return written / write_seconds, reads
 
 
 @contextmanager

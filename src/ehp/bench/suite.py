@@ -21,7 +21,7 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,23 +95,36 @@ class SuiteResult:
 class Population:
     """What the searches draw their values from, read off the generated bundles."""
 
-    rows: list[tuple[str, bytes]] = field(default_factory=list)
-    """``Type/id`` and the JSON of every resource, for the raw floor."""
+    folder: Path
+    keys: list[str] = field(default_factory=list)
+    """``Type/id`` of every resource."""
     patients: list[tuple[str, str, str]] = field(default_factory=list)
     """Patient id, IIN and family name."""
     hba1c_subjects: list[str] = field(default_factory=list)
     """Patients with at least one HbA1c result."""
 
+    def floor_rows(self) -> Iterator[list[tuple[str, bytes]]]:
+        """``(Type/id, JSON)`` of every resource, a bundle file at a time, for the raw floor."""
+        for path in _bundle_files(self.folder):
+            yield [
+                (entry["request"]["url"], orjson.dumps(entry["resource"]))
+                for line in path.read_bytes().splitlines()
+                for entry in orjson.loads(line)["entry"]
+            ]
+
+
+def _bundle_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("bundles-*.ndjson"))
+
 
 def read_population(folder: Path) -> Population:
-    population = Population()
+    population = Population(folder)
     hba1c: set[str] = set()
-    for path in sorted(folder.glob("bundles-*.ndjson")):
+    for path in _bundle_files(folder):
         for line in path.read_bytes().splitlines():
             for entry in orjson.loads(line)["entry"]:
                 resource = entry["resource"]
-                key = entry["request"]["url"]
-                population.rows.append((key, orjson.dumps(resource)))
+                population.keys.append(entry["request"]["url"])
                 if resource["resourceType"] == "Patient":
                     iin = next(i["value"] for i in resource["identifier"] if i["system"] == IIN_SYSTEM)
                     population.patients.append((resource["id"], iin, resource["name"][0]["family"]))
@@ -207,7 +220,7 @@ def _measure(server: BenchServer, name: str, jobs: list[Job], clients: int) -> S
 def bench_backend(
     backend: str, database: str, synth: Path, population: Population, config: SuiteConfig, log: Path
 ) -> SuiteResult:
-    result = SuiteResult(backend, config.people, len(population.rows))
+    result = SuiteResult(backend, config.people, len(population.keys))
     rng = random.Random(config.seed)
     with BenchServer(database, log, workers=config.workers) as server:
         cpu_before = server.cpu_seconds()
@@ -220,8 +233,9 @@ def bench_backend(
             p99_ms=None,
             server_cpu_us=round((server.cpu_seconds() - cpu_before) / loaded.resources * 1e6, 1),
         )
+        analyze_after_load(database)
         path = urlsplit(server.base).path
-        keys = [rng.choice(population.rows)[0] for _ in range(config.reads)]
+        keys = [rng.choice(population.keys) for _ in range(config.reads)]
         reads = _measure(server, "read by id", [Job("GET", f"{path}/{key}") for key in keys], config.clients)
         found: list[tuple[SuiteFigure, list[Query]]] = []
         for name, search in searches(population).items():
@@ -230,7 +244,7 @@ def bench_backend(
             figure = _measure(server, name, jobs, config.clients)
             figure.example = f"{queries[0][0]}?{urlencode(queries[0][1])}"
             found.append((figure, queries))
-    floor_write, floor_reads = raw_floor(database, population.rows, keys)
+    floor_write, floor_reads = raw_floor(database, population.floor_rows(), keys)
     ingest.floor_per_second = round(floor_write, 1)
     ingest.ratio_to_floor = round(floor_write / ingest.per_second, 2)
     _set_floor(reads, floor_reads)
@@ -243,6 +257,24 @@ def bench_backend(
     finally:
         engine.dispose()
     return result
+
+
+def analyze_after_load(database: str) -> None:
+    """Refresh PostgreSQL's planner statistics, as its documentation advises after a bulk load.
+
+    Autovacuum would analyse the new tables too, but only some minutes later: measured before
+    that, searches get plans made for empty tables. SQLite keeps the figures ``migrate`` writes
+    (:func:`ehp.store.database.migrate`), which its planner needs more than averages.
+    """
+    if not database.startswith("postgres"):
+        return
+    engine = open_engine(database, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("ANALYZE")
+            connection.commit()
+    finally:
+        engine.dispose()
 
 
 def _set_floor(figure: SuiteFigure, floor_seconds: list[float]) -> None:
@@ -300,7 +332,7 @@ def run_suite(
         results = []
         with backend_databases(database, folder, postgres_admin) as backends:
             for backend, url in backends:
-                progress(f"measuring {backend} ({len(population.rows):,} resources)...")
+                progress(f"measuring {backend} ({len(population.keys):,} resources)...")
                 log = folder / f"{backend}.log"
                 results.append(bench_backend(backend, url, synth, population, config, log))
         return SuiteRun(config, results)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, select
 from sqlalchemy.engine import Connection
 
 from ehp.store.prepared import PreparedQuery
@@ -67,15 +67,26 @@ def read_current_row(
 def read_current_rows(
     connection: Connection, keys: Sequence[tuple[str, str]], *, lock: bool = False
 ) -> list[tuple[int, StoredVersion]]:
-    """``rid`` and current version of many resources (those that exist), a few queries in all."""
+    """``rid`` and current version of many resources (those that exist), a query per type in all.
+
+    A query per type (``resource_type = ? AND id IN (...)``) rather than one over ``(type, id)``
+    pairs: SQLite plans a row-value ``IN`` as a scan of every version.
+    """
+    ids_by_type: dict[str, list[str]] = {}
+    for resource_type, resource_id in keys:
+        ids_by_type.setdefault(resource_type, []).append(resource_id)
     found: list[tuple[int, StoredVersion]] = []
-    for start in range(0, len(keys), _KEYS_PER_QUERY):
-        chunk = keys[start : start + _KEYS_PER_QUERY]
-        query = _CURRENT.where(tuple_(resources.c.resource_type, resources.c.id).in_(chunk))
-        if lock:
-            query = query.with_for_update(of=resources)
-        found.extend((row.rid, row_to_version(row)) for row in connection.execute(query))
+    for resource_type, ids in ids_by_type.items():
+        for start in range(0, len(ids), _KEYS_PER_QUERY):
+            query = current_rows_statement(resource_type, ids[start : start + _KEYS_PER_QUERY], lock=lock)
+            found.extend((row.rid, row_to_version(row)) for row in connection.execute(query))
     return found
+
+
+def current_rows_statement(resource_type: str, ids: Sequence[str], *, lock: bool = False) -> Select[Any]:
+    """The current versions of the resources of one type among ``ids`` (with their ``rid``)."""
+    query = _CURRENT.where(resources.c.resource_type == resource_type, resources.c.id.in_(ids))
+    return query.with_for_update(of=resources) if lock else query
 
 
 _KEYS_PER_QUERY = 500

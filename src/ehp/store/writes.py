@@ -61,6 +61,8 @@ class WriteTransaction:
         self._states: dict[tuple[str, str], _ResourceState] = {}
         self._new_versions: list[tuple[tuple[str, str], StoredVersion]] = []
         self._contents: dict[tuple[str, str], StoredVersion] = {}
+        self._absent: set[tuple[str, str]] = set()
+        """Looked up and found not to exist (before this transaction wrote them)."""
 
     def current(self, resource_type: str, resource_id: str) -> StoredVersion | None:
         """The current version as this transaction sees it; locks the row on PostgreSQL."""
@@ -68,8 +70,11 @@ class WriteTransaction:
         written = self._contents.get(key)
         if written is not None:
             return written
+        if key in self._absent:
+            return None
         found = read_current_row(self.connection, resource_type, resource_id, lock=True)
         if found is None:
+            self._absent.add(key)
             return None
         rid, version = found
         self._states.setdefault(
@@ -95,7 +100,7 @@ class WriteTransaction:
         """
         key = (resource_type, resource_id)
         state = self._states.get(key)
-        if state is None and not fresh_id and key not in self._contents:
+        if state is None and not fresh_id and key not in self._contents and key not in self._absent:
             self.current(resource_type, resource_id)
             state = self._states.get(key)
         last_updated = now_micros()
@@ -131,7 +136,7 @@ class WriteTransaction:
         """
         key = (version.resource_type, version.id)
         state = self._states.get(key)
-        if state is None and not known and key not in self._contents:
+        if state is None and not known and key not in self._contents and key not in self._absent:
             self.current(version.resource_type, version.id)
             state = self._states.get(key)
         if state is None:
@@ -155,13 +160,22 @@ class WriteTransaction:
         return stored
 
     def preload(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredVersion]:
-        """Look many resources up in one query (rows locked on PostgreSQL); their current versions."""
-        wanted = [key for key in dict.fromkeys(keys) if key not in self._states and key not in self._contents]
+        """Look many resources up in one query (rows locked on PostgreSQL); their current versions.
+
+        Those not found are remembered as absent, so a later :meth:`current` or :meth:`write` of
+        them asks the database nothing.
+        """
+        wanted = [
+            key
+            for key in dict.fromkeys(keys)
+            if key not in self._states and key not in self._contents and key not in self._absent
+        ]
         for rid, version in read_current_rows(self.connection, wanted, lock=True):
             self._states[(version.resource_type, version.id)] = _ResourceState(
                 rid, version.version, version.last_updated, version.deleted
             )
             self._contents[(version.resource_type, version.id)] = version
+        self._absent.update(key for key in wanted if key not in self._contents)
         return {key: self._contents[key] for key in keys if key in self._contents}
 
     def flush(self) -> None:

@@ -62,6 +62,13 @@ class Entry:
     target: tuple[str, str] | None = None
     """The Type/id an entry writes, once known."""
     response: FhirResponse | None = field(default=None)
+    _holders: list[dict[str, Any]] | None = None
+
+    def reference_holders(self) -> list[dict[str, Any]]:
+        """The objects of the resource with a ``reference`` string, found by one walk of it."""
+        if self._holders is None:
+            self._holders = _reference_holders(self.resource, [])
+        return self._holders
 
 
 def batch_or_transaction(call: Call) -> FhirResponse:
@@ -136,7 +143,7 @@ def _prepare(entries: list[Entry]) -> dict[str, str] | None:
         return None
     links = _assign_targets(None, entries)
     for entry in written:
-        _rewrite_references(None, entry, entry.resource, links)
+        _rewrite_references(None, entry, links)
         entry.request.index_rows = extract_index(entry.resource)
     return links
 
@@ -147,20 +154,21 @@ def _is_conditional(entry: Entry) -> bool:
         return True
     if request.method in ("PUT", "PATCH", "DELETE") and request.query:
         return True
-    return entry.resource is not None and _has_conditional_reference(entry.resource)
+    return any(_is_conditional_reference(holder["reference"]) for holder in entry.reference_holders())
 
 
-def _has_conditional_reference(value: Any) -> bool:
+def _reference_holders(value: Any, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "reference" and isinstance(item, str):
-                if _is_conditional_reference(item):
-                    return True
-            elif isinstance(item, dict | list) and _has_conditional_reference(item):
-                return True
+        if isinstance(value.get("reference"), str):
+            found.append(value)
+        for item in value.values():
+            if isinstance(item, dict | list):
+                _reference_holders(item, found)
     elif isinstance(value, list):
-        return any(isinstance(item, dict | list) and _has_conditional_reference(item) for item in value)
-    return False
+        for item in value:
+            if isinstance(item, dict | list):
+                _reference_holders(item, found)
+    return found
 
 
 def _is_conditional_reference(reference: str) -> bool:
@@ -174,7 +182,9 @@ def _run_transaction(
         links = _assign_targets(tx, entries)
         for entry in entries:
             if entry.resource is not None and entry.request.method in ("POST", "PUT"):
-                _rewrite_references(tx, entry, entry.resource, links)
+                _rewrite_references(tx, entry, links)
+    # One query for the current versions of every resource the entries change, not one each.
+    tx.preload([e.target for e in entries if e.target is not None and e.request.assigned_id is None])
     for entry in sorted(entries, key=lambda e: TRANSACTION_ORDER[e.request.method]):
         try:
             response = call.service.handle_in(tx, entry.request, call.base)
@@ -234,21 +244,14 @@ def _existing_match(
     return found[0] if found else None
 
 
-def _rewrite_references(tx: WriteTransaction | None, entry: Entry, value: Any, links: dict[str, str]) -> None:
+def _rewrite_references(tx: WriteTransaction | None, entry: Entry, links: dict[str, str]) -> None:
     """Replace references to other entries' fullUrls, and conditional references, with Type/id."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "reference" and isinstance(item, str):
-                if item in links:
-                    value[key] = links[item]
-                elif _is_conditional_reference(item):
-                    value[key] = _resolve_conditional(tx, entry, item)
-            elif isinstance(item, dict | list):
-                _rewrite_references(tx, entry, item, links)
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict | list):
-                _rewrite_references(tx, entry, item, links)
+    for holder in entry.reference_holders():
+        reference = holder["reference"]
+        if reference in links:
+            holder["reference"] = links[reference]
+        elif _is_conditional_reference(reference):
+            holder["reference"] = _resolve_conditional(tx, entry, reference)
 
 
 def _resolve_conditional(tx: WriteTransaction | None, entry: Entry, reference: str) -> str:
