@@ -147,9 +147,16 @@ class BundleWriter(_Writer):
             for resource in self.pending
         ]
         bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-        self.line(f"bundles-{self.bundles // BUNDLES_PER_FILE + 1:06d}.ndjson", orjson.dumps(bundle))
+        self.line(self._file_name(self.bundles), orjson.dumps(bundle))
         self.bundles += 1
         self.pending = []
+        if self.bundles % BUNDLES_PER_FILE == 0:
+            # A full file is closed: every open file holds a write buffer.
+            self.handles.pop(self._file_name(self.bundles - 1)).close()
+
+    @staticmethod
+    def _file_name(bundle: int) -> str:
+        return f"bundles-{bundle // BUNDLES_PER_FILE + 1:06d}.ndjson"
 
     def close(self) -> None:
         self.flush()
