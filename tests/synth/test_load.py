@@ -167,6 +167,8 @@ def test_load_into_a_database_resumes_without_duplicates(
         assert counts == manifest["counts"]
         assert highest == 1
         assert load_database(folder, url, show_progress=False).batches == 0
+        if backend == "postgresql":  # planner statistics for what was loaded
+            assert _last_analyze(url, "resources") is not None
 
 
 def test_load_refuses_bad_input(tmp_path: Path) -> None:
@@ -222,3 +224,14 @@ def test_demo_data_is_generated_and_loaded_once(tmp_path: Path, monkeypatch: pyt
     assert [entry["fullUrl"] for entry in found.resource["entry"]] == [
         f"http://127.0.0.1:8080/fhir/{patient}"
     ]
+
+
+def _last_analyze(url: str, table: str) -> object:
+    engine = open_engine(url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            return connection.exec_driver_sql(
+                "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = %s", (table,)
+            ).scalar_one()
+    finally:
+        engine.dispose()

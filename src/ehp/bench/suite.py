@@ -37,7 +37,7 @@ from ehp.bench.store_bench import backend_databases, percentile_ms, raw_floor
 from ehp.registry.iin import IIN_SYSTEM
 from ehp.search.engine import page_statement, prepare
 from ehp.search.query import Scope
-from ehp.store.database import open_engine
+from ehp.store.database import open_engine, refresh_statistics
 from ehp.store.store import Store
 from ehp.synth.codes import HBA1C, HYPERTENSION
 from ehp.synth.generator import SynthConfig, synthesize
@@ -260,19 +260,10 @@ def bench_backend(
 
 
 def analyze_after_load(database: str) -> None:
-    """Refresh PostgreSQL's planner statistics, as its documentation advises after a bulk load.
-
-    Autovacuum would analyse the new tables too, but only some minutes later: measured before
-    that, searches get plans made for empty tables. SQLite keeps the figures ``migrate`` writes
-    (:func:`ehp.store.database.migrate`), which its planner needs more than averages.
-    """
-    if not database.startswith("postgres"):
-        return
+    """Planner statistics for what was just loaded (:func:`ehp.store.database.refresh_statistics`)."""
     engine = open_engine(database, pool_size=1)
     try:
-        with engine.connect() as connection:
-            connection.exec_driver_sql("ANALYZE")
-            connection.commit()
+        refresh_statistics(engine)
     finally:
         engine.dispose()
 

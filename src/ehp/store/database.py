@@ -110,6 +110,19 @@ def migrate(engine: Engine) -> None:
             _steer_sqlite_planner(connection)
 
 
+def refresh_statistics(engine: Engine) -> None:
+    """After a bulk load: PostgreSQL's planner statistics now, not when autovacuum gets to them.
+
+    Until then PostgreSQL plans searches for the tables as they were before the load (its
+    documentation advises ``ANALYZE`` after loading). SQLite keeps the figures :func:`migrate`
+    writes, which its planner needs more than averages (see :func:`_steer_sqlite_planner`).
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE")
+
+
 SQLITE_RID_INDEX_STAT = "1000000 2"
 """``sqlite_stat1`` figures for the ``ix_idx_*_rid`` indexes: a million rows, two per resource."""
 

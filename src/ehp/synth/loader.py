@@ -41,7 +41,7 @@ from ehp.api.app import register_search_parameters
 from ehp.context import RequestContext
 from ehp.fhir.issues import Issue
 from ehp.fhir.validation import validate_resource
-from ehp.store.database import migrate, open_engine
+from ehp.store.database import migrate, open_engine, refresh_statistics
 from ehp.store.errors import ConcurrentWrite
 from ehp.store.store import Store
 from ehp.synth.generator import BUNDLE_SIZE, read_manifest
@@ -312,7 +312,8 @@ def load_database(folder: Path, database: str, *, show_progress: bool = True) ->
     """Write the set's batches straight into the store of ``database`` (schema created if needed).
 
     Batches are committed :data:`GROUP` at a time: a commit waits for the disk (SQLite syncs it
-    fully), and a hundred-resource commit would spend much of its time there.
+    fully), and a hundred-resource commit would spend much of its time there. At the end the
+    planner's statistics are refreshed (:func:`~ehp.store.database.refresh_statistics`).
     """
     manifest = read_manifest(folder)
     progress = ProgressFile(folder, database)
@@ -335,6 +336,7 @@ def load_database(folder: Path, database: str, *, show_progress: bool = True) ->
                     bar.advance(task, len(group))
             finally:
                 progress.save()
+        refresh_statistics(engine)
     finally:
         engine.dispose()
     summary.seconds = time.perf_counter() - started
