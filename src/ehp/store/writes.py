@@ -100,8 +100,8 @@ class WriteTransaction:
         """
         key = (resource_type, resource_id)
         state = self._states.get(key)
-        if state is None and not fresh_id and key not in self._contents and key not in self._absent:
-            self.current(resource_type, resource_id)
+        if state is None and not fresh_id:
+            self.current(resource_type, resource_id)  # asks the database only about unknown keys
             state = self._states.get(key)
         last_updated = now_micros()
         if state is None:
@@ -136,7 +136,7 @@ class WriteTransaction:
         """
         key = (version.resource_type, version.id)
         state = self._states.get(key)
-        if state is None and not known and key not in self._contents and key not in self._absent:
+        if state is None and not known:
             self.current(version.resource_type, version.id)
             state = self._states.get(key)
         if state is None:
