@@ -102,7 +102,7 @@ def _care_range(scope: Scope, query: RecordQuery, root: NamedFromClause) -> Colu
         criteria = [Criterion(code, f"ge{query.start}")] if query.start else []
         if query.end:
             criteria.append(Criterion(code, f"le{query.end}"))
-        within = criteria_clause(scope, (resource_type,), criteria, strict=True, root=root, drive=False)
+        within = criteria_clause(scope, (resource_type,), criteria, strict=True, root=root, drive=False).where
         dated.append(and_(root.c.resource_type == resource_type, within))
     return or_(root.c.resource_type.in_(undated), *dated)
 

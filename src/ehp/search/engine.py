@@ -106,13 +106,13 @@ def prepare(
             continue
         criteria.append(Criterion(name, value))
         used.append((name, value))
-    where = criteria_clause(
+    selected = criteria_clause(
         scope, searched, criteria, strict=strict, unknown=unknown, drive=compartment is None
     )
     ignored = set(unknown)
     used = [(name, value) for name, value in used if name not in ignored]
-    conditions = [resources.c.deleted == false(), where]
-    if not all_types:
+    conditions = [resources.c.deleted == false(), selected.where]
+    if not all_types and not selected.typed:
         conditions.append(
             resources.c.resource_type == searched[0]
             if len(searched) == 1

@@ -80,6 +80,19 @@ class Criterion:
 
 
 @dataclass(frozen=True, slots=True)
+class Criteria:
+    """The condition of a search's criteria on the searched rows."""
+
+    where: ColumnElement[bool]
+    typed: bool
+    """The driving criterion only matches resources of the searched types (it reads their
+    parameters' index rows), so a condition on ``resource_type`` would add nothing, and would
+    mislead both planners: PostgreSQL multiplies the two selectivities as if independent and
+    underestimates the matches; SQLite reads the resources through the type index and sorts them,
+    where without it it walks the driver's ``rid`` list in order and stops at the page's end."""
+
+
+@dataclass(frozen=True, slots=True)
 class Scope:
     """What criteria are resolved against: the parameter numbers, and this server's base URL
     (references to it count as local; None when unknown, then only relative ones do)."""
@@ -101,10 +114,11 @@ def find_ids(
     Raises :class:`SearchError` for unknown parameters: a conditional interaction must never
     act on a wider set than its criteria say.
     """
-    where = criteria_clause(Scope(runner.params), (resource_type,), parse_criteria(query), strict=True)
+    criteria = criteria_clause(Scope(runner.params), (resource_type,), parse_criteria(query), strict=True)
+    typed = true() if criteria.typed else resources.c.resource_type == resource_type
     statement = (
         select(resources.c.id)
-        .where(resources.c.resource_type == resource_type, resources.c.deleted == false(), where)
+        .where(typed, resources.c.deleted == false(), criteria.where)
         .order_by(resources.c.rid)
         .limit(limit)
     )
@@ -120,7 +134,7 @@ def criteria_clause(
     unknown: list[str] | None = None,
     root: NamedFromClause = resources,
     drive: bool = True,
-) -> ColumnElement[bool]:
+) -> Criteria:
     """One condition on ``root`` (``resources`` or an alias) for all criteria.
 
     Unknown or unsupported parameters raise :class:`SearchError` when ``strict`` (or when there is
@@ -134,10 +148,12 @@ def criteria_clause(
     candidates = [(rank, index) for index, rank in enumerate(ranks) if rank is not None]
     driver = min(candidates)[1] if drive and candidates else None
     clauses: list[ColumnElement[bool]] = []
+    typed = False
     for index, criterion in enumerate(criteria):
         try:
             correlated = index != driver
             clauses.append(clause(scope, types, criterion.name, criterion.value, root, correlated=correlated))
+            typed = typed or (not correlated and _selects_by_parameter_rows(criterion.name))
         except UnknownParameter:
             if strict or unknown is None:
                 raise SearchError(
@@ -146,7 +162,17 @@ def criteria_clause(
             unknown.append(criterion.name)
         except SearchValueError as failure:
             raise SearchError(criterion.name, f"search parameter '{criterion.name}': {failure}") from None
-    return and_(true(), *clauses)
+    return Criteria(and_(true(), *clauses), typed)
+
+
+def _selects_by_parameter_rows(name: str) -> bool:
+    """The criterion's rows are index rows of the searched types' own parameters (their ``pid``).
+
+    ``_id`` tests the ``id`` column and ``_has`` the ids other resources point to: neither says
+    what type the matching resource has.
+    """
+    code = name.partition(":")[0]
+    return code not in ("_id", "_has")
 
 
 _RANKS = {

@@ -62,6 +62,11 @@ POSTGRES_PLAN_CACHE_MODE = "force_custom_plan"
 generic plan, blind to the values: for a search by a common code that plan took 6.7 ms against
 0.76 ms planned for the values (in process, 2,000 patients; docs/benchmarks.md, "Access"). Search
 statements differ in their values' selectivity, and planning them costs far less than a bad plan."""
+POSTGRES_JIT = "off"
+"""PostgreSQL compiles a query to machine code when its estimated cost passes ``jit_above_cost``.
+A search's first page is estimated from all its matches, so a common code's page compiled for
+655 ms more than it ran (967 ms against 312 ms, 12,000 matches among 4.3 million rows, before
+revision 0007). Searches stop at a page; JIT pays off only for long analytic queries."""
 
 
 def open_engine(url: str, pool_size: int = 8) -> Engine:
@@ -85,7 +90,7 @@ def open_engine(url: str, pool_size: int = 8) -> Engine:
         max_overflow=pool_size,
         pool_recycle=3600,
         isolation_level="AUTOCOMMIT",
-        connect_args={"options": f"-c plan_cache_mode={POSTGRES_PLAN_CACHE_MODE}"},
+        connect_args={"options": f"-c plan_cache_mode={POSTGRES_PLAN_CACHE_MODE} -c jit={POSTGRES_JIT}"},
     )
     _begin_writes_explicitly(engine, "BEGIN")
     return engine

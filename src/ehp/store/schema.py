@@ -84,7 +84,8 @@ def _index_table(name: str, *columns: Column[object]) -> Table:
 idx_token = _index_table(
     "idx_token", Column("system", Text, nullable=True), Column("code", Text, nullable=True)
 )
-Index("ix_idx_token_value", idx_token.c.pid, idx_token.c.code, idx_token.c.system)
+# ``rid`` last: a code's rows come from the index alone, in ``rid`` order (revision 0007).
+Index("ix_idx_token_value", idx_token.c.pid, idx_token.c.code, idx_token.c.system, idx_token.c.rid)
 
 idx_token_text = _index_table("idx_token_text", Column("text", Text, nullable=False))
 # Prefix searches compare bytes (``~>=~``/``~<~`` on PostgreSQL), which needs text_pattern_ops.
