@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -135,9 +136,24 @@ idx_reference = _index_table(
     Column("target_id", String(64), nullable=True),
     Column("url", Text, nullable=True),
 )
-Index("ix_idx_reference_target", idx_reference.c.pid, idx_reference.c.target_id, idx_reference.c.target_type)
+Index(
+    "ix_idx_reference_target",
+    idx_reference.c.pid,
+    idx_reference.c.target_id,
+    idx_reference.c.target_type,
+    idx_reference.c.rid,
+    idx_reference.c.url,
+)
 Index("ix_idx_reference_reverse", idx_reference.c.target_type, idx_reference.c.target_id)
-Index("ix_idx_reference_url", idx_reference.c.pid, idx_reference.c.url)
+# Absolute references only: local ones (no url) are found by target (revision 0007).
+_ABSOLUTE = text("url IS NOT NULL")
+Index(
+    "ix_idx_reference_url",
+    idx_reference.c.pid,
+    idx_reference.c.url,
+    sqlite_where=_ABSOLUTE,
+    postgresql_where=_ABSOLUTE,
+)
 
 idx_reference_identifier = _index_table(
     "idx_reference_identifier",
