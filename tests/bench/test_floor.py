@@ -32,16 +32,20 @@ def test_floor_writes_every_chunk_and_reads_rows_of_each(backend: str, tmp_path:
             raw_floor(url, iter([_chunk(0, 2500)]), ["Basic/2500"])
 
 
-def test_analyze_after_load_gives_postgresql_statistics(tmp_path: Path) -> None:
+def test_after_a_load_postgresql_has_statistics_and_a_visibility_map(tmp_path: Path) -> None:
     with database_url("postgresql", tmp_path) as url:
         engine = open_engine(url, pool_size=1)
         try:
             migrate(engine)
-            analyzed = text("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'resources'")
+            done = text(
+                "SELECT last_analyze, last_vacuum FROM pg_stat_user_tables WHERE relname = 'resources'"
+            )
             with engine.connect() as connection:
-                assert connection.execute(analyzed).scalar_one() is None
+                assert tuple(connection.execute(done).one()) == (None, None)
             analyze_after_load(url)
             with engine.connect() as connection:
-                assert connection.execute(analyzed).scalar_one() is not None
+                analyzed, vacuumed = connection.execute(done).one()
+            assert analyzed is not None, "statistics for the planner"
+            assert vacuumed is not None, "a visibility map, for answers from an index alone"
         finally:
             engine.dispose()

@@ -260,7 +260,8 @@ def bench_backend(
 
 
 def analyze_after_load(database: str) -> None:
-    """Planner statistics for what was just loaded (:func:`ehp.store.database.refresh_statistics`)."""
+    """Statistics and visibility map for what was just loaded (see
+    :func:`~ehp.store.database.refresh_statistics`)."""
     engine = open_engine(database, pool_size=1)
     try:
         refresh_statistics(engine)

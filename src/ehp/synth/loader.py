@@ -313,7 +313,8 @@ def load_database(folder: Path, database: str, *, show_progress: bool = True) ->
 
     Batches are committed :data:`GROUP` at a time: a commit waits for the disk (SQLite syncs it
     fully), and a hundred-resource commit would spend much of its time there. At the end the
-    planner's statistics are refreshed (:func:`~ehp.store.database.refresh_statistics`).
+    planner's statistics and the visibility map are refreshed
+    (:func:`~ehp.store.database.refresh_statistics`).
     """
     manifest = read_manifest(folder)
     progress = ProgressFile(folder, database)
