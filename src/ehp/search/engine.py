@@ -112,12 +112,8 @@ def prepare(
     ignored = set(unknown)
     used = [(name, value) for name, value in used if name not in ignored]
     conditions = [resources.c.deleted == false(), selected.where]
-    if not all_types and not selected.typed:
-        conditions.append(
-            resources.c.resource_type == searched[0]
-            if len(searched) == 1
-            else resources.c.resource_type.in_(searched)
-        )
+    if not all_types:
+        conditions.append(selected.of_types(searched))
     if compartment is not None:
         conditions.append(_in_compartment(scope, compartment, searched))
     if visible is not None:

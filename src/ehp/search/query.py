@@ -91,6 +91,13 @@ class Criteria:
     underestimates the matches; SQLite reads the resources through the type index and sorts them,
     where without it it walks the driver's ``rid`` list in order and stops at the page's end."""
 
+    def of_types(self, types: Sequence[str]) -> ColumnElement[bool]:
+        """``resources`` rows of these types: no condition at all when the criteria imply it."""
+        if self.typed:
+            return true()
+        column = resources.c.resource_type
+        return column == types[0] if len(types) == 1 else column.in_(types)
+
 
 @dataclass(frozen=True, slots=True)
 class Scope:
@@ -115,10 +122,9 @@ def find_ids(
     act on a wider set than its criteria say.
     """
     criteria = criteria_clause(Scope(runner.params), (resource_type,), parse_criteria(query), strict=True)
-    typed = true() if criteria.typed else resources.c.resource_type == resource_type
     statement = (
         select(resources.c.id)
-        .where(typed, resources.c.deleted == false(), criteria.where)
+        .where(criteria.of_types((resource_type,)), resources.c.deleted == false(), criteria.where)
         .order_by(resources.c.rid)
         .limit(limit)
     )
