@@ -9,7 +9,8 @@ The folding: case and diacritics dropped; Cyrillic letters to Latin, the Kazakh 
 Russian neighbours (``ә``→a, ``ғ``→g, ``қ``→k, ``ң``→n, ``ө``→o, ``ұ``/``ү``→u, ``һ``→h, ``і``→i);
 the spellings that differ between transliteration schemes to one form (``zh``/``j``/``ж``→j,
 ``kh``/``х``→h, ``ts``/``ch``/``ц``/``ч``→c, ``yo``/``ё``→e, ``y``/``й``/``ы``→i, ``q``→k, ``w``→v,
-a leading ``ye``→e, ``yev`` after a vowel→ev); letters repeated in a row to one
+a leading ``ye``→e, ``yev`` after a vowel→ev; ``ы`` goes through its ICAO spelling ``y``, so
+``ыо`` meets the ``yo`` of its transliteration); letters repeated in a row to one
 (``Сейіт``→``seiit``→``seit``); anything but the letters a-z (and the spaces between words) dropped.
 
 :func:`index_prefixes` goes the other way for finding candidates in the search index, which holds
@@ -28,7 +29,7 @@ _CYRILLIC = {
     "ж": "j", "з": "z", "и": "i", "й": "i", "і": "i", "к": "k", "қ": "k", "л": "l", "м": "m",
     "н": "n", "ң": "n", "о": "o", "ө": "o", "п": "p", "р": "r", "с": "s", "т": "t", "у": "u",
     "ұ": "u", "ү": "u", "ф": "f", "х": "h", "һ": "h", "ц": "c", "ч": "c", "ш": "sh", "щ": "sh",
-    "ъ": "", "ы": "i", "ь": "", "э": "e", "ю": "iu", "я": "ia",
+    "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "iu", "я": "ia",
 }  # fmt: skip
 _BEFORE_DECOMPOSITION = str.maketrans({"ş": "sh", "ç": "ch", "ı": "i"})
 """Letters whose meaning NFKD would lose: ``ş`` is ``ш``, not ``с``; ``ı`` is not decomposed."""
