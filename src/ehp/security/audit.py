@@ -1,20 +1,29 @@
 """The audit trail: append-only, hash-chained records of every access.
 
-Each record's ``hash`` is SHA-256 over the previous record's hash, its own sequence number and
-its content (an ``AuditEvent`` as JSON). Changing a record breaks its hash; removing or reordering
-records breaks the chain (a record's ``prev_hash`` no longer names its predecessor); a removed
-tail is caught by comparing the head hash with one recorded elsewhere (``ehp audit verify`` prints
-it, and ``--expect-head`` checks it). Appends are serialised (a PostgreSQL advisory lock, or the
-SQLite writer lock) so the chain has exactly one order.
+Each record's ``hash`` is SHA-256 over every other column of its row: the previous record's hash,
+its sequence number, when it was recorded, the actor, the patient whose log shows it, and its
+content (an ``AuditEvent`` as JSON). Changing any column of a record breaks its hash; removing or
+reordering records breaks the chain (a record's ``prev_hash`` no longer names its predecessor).
+What the chain alone cannot show is a cut tail, an emptied table or a chain recomputed after a
+deletion: for those a head recorded *outside* the table is the anchor. ``ehp audit verify``
+prints the head; ``--expect-head HASH`` then passes only while that hash is still a record of the
+intact chain, so an anchor taken earlier keeps verifying on a live server whose chain has grown
+since (extended, not replaced); ``--anchors FILE`` checks a file of such ``SEQ HASH`` lines.
+
+Appends are serialised (a PostgreSQL advisory lock, or the SQLite writer lock) so the chain has
+exactly one order; the table refuses ``UPDATE`` and ``DELETE`` (and on PostgreSQL ``TRUNCATE``)
+through triggers, for every role that has not dropped them (revision ``0008_audit_integrity``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
@@ -27,13 +36,20 @@ from ehp.store.database import writer
 GENESIS = "0" * 64
 AUDIT_LOCK = 727274004
 _VERIFY_BATCH = 5000
+_HEX = re.compile("[0-9a-f]{64}")
 _COLUMNS = ("seq", "recorded", "actor", "patient", "content", "prev_hash", "hash")
 
 
-def chain_hash(previous: str, seq: int, content: bytes) -> str:
+def chain_hash(
+    previous: str, seq: int, recorded: int, actor: str, patient: str | None, content: bytes
+) -> str:
+    """SHA-256 over every column of a record but its own hash.
+
+    The columns before the content form one JSON array (strings escaped, ``null`` for no
+    patient), which ends unambiguously, so two different rows never hash the same bytes."""
     digest = hashlib.sha256()
-    digest.update(previous.encode())
-    digest.update(b"\n%d\n" % seq)
+    digest.update(orjson.dumps([previous, seq, recorded, actor, patient]))
+    digest.update(b"\n")
     digest.update(content)
     return digest.hexdigest()
 
@@ -53,16 +69,14 @@ def append(connection: Connection, records: Sequence[AuditRecord]) -> None:
         return
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({AUDIT_LOCK})")
-    last = connection.execute(
-        select(audit_events.c.seq, audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1)
-    ).first()
-    seq, previous = (last.seq, last.hash) if last is not None else (0, GENESIS)
+    last = head(connection)
+    seq, previous = (last.seq or 0, last.hash) if last is not None else (0, GENESIS)
     rows = []
     recorded = now_micros()
     for record in records:
         seq += 1
         content = dumps(record.event)
-        digest = chain_hash(previous, seq, content)
+        digest = chain_hash(previous, seq, recorded, record.actor, record.patient, content)
         rows.append((seq, recorded, record.actor, record.patient, content, previous, digest))
         previous = digest
     bulk_insert(connection, audit_events, _COLUMNS, rows)
@@ -75,6 +89,25 @@ def record(engine: Engine, records: Sequence[AuditRecord]) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class Anchor:
+    """A head recorded outside the table: the chain must still hold a record with this hash
+    (at this sequence number, when known)."""
+
+    hash: str
+    seq: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        """``HASH`` or ``SEQ HASH`` (a line of an anchor file, or what ``verify`` prints)."""
+        parts = text.split()
+        if len(parts) == 1 and _HEX.fullmatch(parts[0]):
+            return cls(parts[0])
+        if len(parts) == 2 and parts[0].isdigit() and _HEX.fullmatch(parts[1]):
+            return cls(parts[1], int(parts[0]))
+        raise ValueError(f"an audit anchor is a 64-digit hex hash, optionally after its seq: '{text}'")
+
+
+@dataclass(frozen=True, slots=True)
 class Verification:
     records: int
     head: str
@@ -83,28 +116,42 @@ class Verification:
     problem: str | None
 
 
-def verify(engine: Engine) -> Verification:
-    """Walk the whole chain in order and recompute every hash."""
+def verify(engine: Engine, anchors: Sequence[Anchor] = ()) -> Verification:
+    """Walk the whole chain in order, recompute every hash, and find every anchor in it."""
     previous, expected_seq, count = GENESIS, 1, 0
+    missing = {anchor.hash: anchor for anchor in anchors}
     with engine.connect() as connection:
         after = 0
         while True:
             rows = connection.execute(
-                select(
-                    audit_events.c.seq, audit_events.c.content, audit_events.c.prev_hash, audit_events.c.hash
-                )
+                select(*(audit_events.c[name] for name in _COLUMNS))
                 .where(audit_events.c.seq > after)
                 .order_by(audit_events.c.seq)
                 .limit(_VERIFY_BATCH)
             ).all()
             if not rows:
-                return Verification(count, previous, None, None)
+                break
             for row in rows:
                 problem = _check(row, previous, expected_seq)
                 if problem is not None:
                     return Verification(count, previous, min(row.seq, expected_seq), problem)
+                anchor = missing.pop(row.hash, None)
+                if anchor is not None and anchor.seq not in (None, row.seq):
+                    return Verification(
+                        count, previous, row.seq, f"anchor {anchor.seq} {anchor.hash} is now record {row.seq}"
+                    )
                 previous, expected_seq, count = row.hash, row.seq + 1, count + 1
             after = rows[-1].seq
+    if missing:
+        anchor = min(missing.values(), key=lambda a: a.seq or 0)
+        where = f"record {anchor.seq}" if anchor.seq is not None else "the recorded head"
+        return Verification(
+            count,
+            previous,
+            anchor.seq or expected_seq,
+            f"{where} ({anchor.hash}) is not in the chain: records removed or the chain rewritten",
+        )
+    return Verification(count, previous, None, None)
 
 
 def _check(row: Any, previous: str, expected_seq: int) -> str | None:
@@ -112,9 +159,18 @@ def _check(row: Any, previous: str, expected_seq: int) -> str | None:
         return f"record {expected_seq} is missing (the next one is {row.seq})"
     if row.prev_hash != previous:
         return f"record {row.seq} does not follow its predecessor (records removed or reordered)"
-    if chain_hash(previous, row.seq, bytes(row.content)) != row.hash:
-        return f"record {row.seq} was altered (its hash does not match its content)"
+    digest = chain_hash(previous, row.seq, row.recorded, row.actor, row.patient, bytes(row.content))
+    if digest != row.hash:
+        return f"record {row.seq} was altered (its hash does not match its columns)"
     return None
+
+
+def head(connection: Connection) -> Anchor | None:
+    """The newest record's sequence number and hash."""
+    last = connection.execute(
+        select(audit_events.c.seq, audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1)
+    ).first()
+    return Anchor(last.hash, last.seq) if last is not None else None
 
 
 def patient_log(engine: Engine, patient_id: str, limit: int = 100) -> Iterable[bytes]:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ehp.security.app_launch import register_app
-from ehp.security.audit import verify
+from ehp.security.audit import Anchor, verify
 from ehp.security.authenticator import IssuerSettings
 from ehp.security.backend_services import register_client
 from ehp.security.keys import signing_key
@@ -65,22 +65,31 @@ audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=Tr
 def audit_verify(
     database: Annotated[str, typer.Option("--database", help="The server's database URL.")],
     expect_head: Annotated[
-        str | None, typer.Option(help="The head hash recorded earlier; a removed tail makes it differ.")
+        str | None,
+        typer.Option(
+            help="A head recorded earlier (HASH or 'SEQ HASH'): it must still be in the intact chain, "
+            "which may have grown since."
+        ),
+    ] = None,
+    anchors: Annotated[
+        Path | None,
+        typer.Option(help="An anchor file the server appended to (EHP_AUDIT_ANCHOR): every line must hold."),
     ] = None,
 ) -> None:
-    """Recompute the audit chain; exit 1 naming the first bad record, else print the head hash."""
+    """Recompute the audit chain; exit 1 naming the first bad record, else print the head."""
+    try:
+        expected = [Anchor.parse(expect_head)] if expect_head is not None else []
+        if anchors is not None:
+            expected += [Anchor.parse(line) for line in anchors.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError) as failure:
+        raise typer.BadParameter(str(failure)) from None
     engine = open_engine(database, pool_size=1)
     try:
-        result = verify(engine)
+        result = verify(engine, expected)
     finally:
         engine.dispose()
     if result.first_bad is not None:
         typer.echo(f"audit chain BROKEN at record {result.first_bad}: {result.problem}", err=True)
-        raise typer.Exit(1)
-    if expect_head is not None and expect_head != result.head:
-        typer.echo(
-            f"audit chain head is {result.head}, not the expected {expect_head}: records removed", err=True
-        )
         raise typer.Exit(1)
     typer.echo(f"audit chain intact: {result.records} records, head {result.head}")
 

@@ -101,8 +101,8 @@ def writer(engine: Engine) -> Engine:
     return engine.execution_options(**{WRITE_OPTION: True})
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (creating it on an empty database)."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to the newest revision (creating it on an empty database), or to ``revision``."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with writer(engine).begin() as connection:
@@ -110,7 +110,7 @@ def migrate(engine: Engine) -> None:
             # Two servers starting at once on one database must not both migrate.
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(727274001)")
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
         if engine.dialect.name == "sqlite":
             _steer_sqlite_planner(connection)
 
