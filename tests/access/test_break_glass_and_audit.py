@@ -110,3 +110,45 @@ def test_every_access_is_in_the_intact_chain_failed_logins_too(world: World) -> 
         engine.dispose()
     assert checked.first_bad is None, checked.problem
     assert checked.records > 20
+
+
+def test_no_caller_can_write_an_audit_event_to_shadow_the_chain(world: World) -> None:
+    """``PUT AuditEvent/{id of a chain record}`` once stored a forged entry under a real one's id."""
+    with world.client("Practitioner/doc-A") as doctor:
+        assert doctor.get("Observation/obs-P").status_code == 200
+    with world.client("Patient/pat-P", "patient/*.rs") as citizen:
+        log = citizen.get("AuditEvent", params={"patient": "Patient/pat-P"}).json()
+    genuine = log["entry"][0]["resource"]
+    forged = genuine | {"agent": [{"who": {"display": "nobody"}, "requestor": True}]}
+    for subject, scope in (
+        ("admin", "system/*.cruds"),
+        ("Practitioner/doc-A", "user/*.cruds"),
+        ("Organization/org-A", "system/*.cruds"),
+    ):
+        with world.client(subject, scope) as caller:
+            attempts = {
+                "PUT": caller.put(f"AuditEvent/{genuine['id']}", json=forged),
+                "POST": caller.post("AuditEvent", json=forged | {"id": None}),
+                "DELETE": caller.delete(f"AuditEvent/{genuine['id']}"),
+                "Bundle": caller.post(
+                    "",
+                    json={
+                        "resourceType": "Bundle",
+                        "type": "transaction",
+                        "entry": [
+                            {
+                                "resource": forged,
+                                "request": {"method": "PUT", "url": f"AuditEvent/{genuine['id']}"},
+                            }
+                        ],
+                    },
+                ),
+            }
+            for kind, answer in attempts.items():
+                assert answer.status_code == 403, (subject, kind, answer.text)
+                assert answer.json()["resourceType"] == "OperationOutcome"
+            assert caller.get(f"AuditEvent/{genuine['id']}").status_code == 404
+    with world.client("Patient/pat-P", "patient/*.rs") as citizen:
+        after = citizen.get("AuditEvent", params={"patient": "Patient/pat-P"}).json()
+    shown = {entry["resource"]["id"]: entry["resource"] for entry in after["entry"]}
+    assert shown[genuine["id"]] == genuine, "the citizen still sees the genuine record"

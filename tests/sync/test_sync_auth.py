@@ -67,9 +67,29 @@ def test_only_an_authenticated_node_replicates_and_only_as_itself(tmp_path: Path
             assert impostor.status_code == 403, impostor.text
             feed = client.get("/sync/feed?node=n1", headers={"Authorization": f"Bearer {other}"})
             assert feed.status_code == 403
+            n1 = ["--subject", "Organization/n1", "--scope", "system/*.rs"]
+            n1_token = ehp("token", "--database", central_database, *n1)
+            as_n1 = {"Authorization": f"Bearer {n1_token}"}
+            digest = client.get("/sync/digest?node=n1&patient=pat-digest", headers=as_n1)
+            assert digest.status_code == 200, digest.text
+            unfollowed = client.get("/sync/passport?node=n1&patient=pat-other", headers=as_n1)
+            assert unfollowed.status_code == 403, unfollowed.text
         admin = ehp("token", "--database", central_database, "--subject", "admin")
         with httpx.Client(base_url=centre.base + "/", timeout=30) as client:
             found = client.get(f"Basic/{created.json()['id']}", headers={"Authorization": f"Bearer {admin}"})
             assert found.status_code == 200
             assert found.json()["meta"]["source"] == "urn:ehp:node:n1"
             assert client.get("Basic/b1", headers={"Authorization": f"Bearer {admin}"}).status_code == 404
+            # a node's reads of a citizen's record are in that citizen's access log, refusals too
+            for patient, subtype, outcome in (
+                ("pat-digest", "sync-digest", "0"),
+                ("pat-other", "sync-passport", "4"),
+            ):
+                log = client.get(
+                    f"AuditEvent?patient=Patient/{patient}", headers={"Authorization": f"Bearer {admin}"}
+                )
+                assert log.status_code == 200, log.text
+                events = [entry["resource"] for entry in log.json().get("entry", [])]
+                assert [
+                    (e["subtype"][0]["code"], e["outcome"], e["agent"][0]["who"]["reference"]) for e in events
+                ] == [(subtype, outcome, "Organization/n1")]

@@ -1,17 +1,23 @@
-"""A write-behind queue for audit records: reads stay cheap, the chain still gets every record.
+"""Group commit for read audit records: each response waits until its record is in the chain.
 
-Requests hand their records to :meth:`AuditQueue.put` and go on; one background thread appends
-what has gathered in batches (one transaction, one chain lock per batch). :meth:`flush` waits
-until everything handed in so far is stored (the access log calls it before reading);
-:meth:`close` flushes and stops the thread at shutdown. Writes do not use it: they append inside
-their own transaction.
+Requests hand their records to :meth:`AuditQueue.put`, which wakes the one writer thread. The
+writer appends everything that has gathered since its last commit in one transaction (one chain
+lock per batch), so concurrent requests share a commit rather than each paying for one. A
+request does not answer before its records are stored: the HTTP layer awaits
+:meth:`when_stored` (the event loop is not blocked; the writer resolves the future through
+``call_soon_threadsafe``), and synchronous callers use :meth:`wait`. A crash can therefore lose
+only records of responses that were never sent. When the database refuses the records, the
+writer retries them and the waiting requests time out into a 503 rather than answer unaudited.
+
+Writes do not use the queue: their records commit in the write's own transaction.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Engine
 
@@ -19,35 +25,58 @@ from ehp.security.audit import AuditRecord, record
 
 log = logging.getLogger(__name__)
 BATCH = 2000
+RETRY_SECONDS = 1.0
+
+Waiter = tuple[int, asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
 
 class AuditQueue:
-    def __init__(self, engine: Engine, delay_seconds: float = 0.2) -> None:
+    def __init__(self, engine: Engine, *, on_stored: Callable[[], None] | None = None) -> None:
         self._engine = engine
-        self._delay = delay_seconds
+        self._on_stored = on_stored
         self._pending: list[AuditRecord] = []
         self._handed = 0
         self._stored = 0
-        self._hurry = False
         self._closed = False
+        self._waiters: list[Waiter] = []
         self._condition = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="ehp-audit", daemon=True)
         self._thread.start()
 
-    def put(self, records: Sequence[AuditRecord]) -> None:
-        """Hand records over; no wake-up: the writer comes by every ``delay_seconds``."""
-        if records:
-            with self._condition:
+    @property
+    def handed(self) -> int:
+        """How many records have been handed in so far: a ticket to wait for."""
+        with self._condition:
+            return self._handed
+
+    def put(self, records: Sequence[AuditRecord]) -> int:
+        """Hand records over and wake the writer; returns the ticket that covers them."""
+        with self._condition:
+            if records:
                 self._pending.extend(records)
                 self._handed += len(records)
+                self._condition.notify_all()
+            return self._handed
+
+    def wait(self, ticket: int, timeout: float = 10) -> bool:
+        """Block until the records up to ``ticket`` are stored; False when the time ran out."""
+        with self._condition:
+            return self._condition.wait_for(lambda: self._stored >= ticket, timeout)
+
+    def when_stored(self, ticket: int) -> asyncio.Future[None]:
+        """A future of the running loop, done once the records up to ``ticket`` are stored."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._condition:
+            if self._stored >= ticket:
+                future.set_result(None)
+            else:
+                self._waiters.append((ticket, loop, future))
+        return future
 
     def flush(self, timeout: float = 30) -> None:
         """Wait until every record handed in before this call is in the chain."""
-        with self._condition:
-            target = self._handed
-            self._hurry = True
-            self._condition.notify_all()
-            self._condition.wait_for(lambda: self._stored >= target or self._closed, timeout)
+        self.wait(self.handed, timeout)
 
     def close(self) -> None:
         self.flush()
@@ -59,24 +88,29 @@ class AuditQueue:
     def _run(self) -> None:
         while True:
             with self._condition:
-                if not self._hurry:
-                    self._condition.wait(self._delay)
-                self._hurry = False
+                self._condition.wait_for(lambda: bool(self._pending) or self._closed)
                 if self._closed and not self._pending:
                     return
                 batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
-                if self._pending:
-                    self._hurry = True
-            if not batch:
-                continue
             try:
                 record(self._engine, batch)
             except Exception:
                 log.exception("could not append %d audit records; they are retried", len(batch))
                 with self._condition:
                     self._pending[:0] = batch
-                    self._condition.wait(1.0)
+                    self._condition.wait(RETRY_SECONDS)
                 continue
             with self._condition:
                 self._stored += len(batch)
                 self._condition.notify_all()
+                ready = [waiter for waiter in self._waiters if waiter[0] <= self._stored]
+                self._waiters = [waiter for waiter in self._waiters if waiter[0] > self._stored]
+            for _, loop, future in ready:
+                loop.call_soon_threadsafe(_resolve, future)
+            if self._on_stored is not None:
+                self._on_stored()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -168,6 +168,8 @@ def _is_hidden(access: Access, stored: StoredVersion) -> bool:
 
 def _before(call: Call, access: Access, route: Route) -> None:
     grant = access.grant
+    if call.resource_type == AUDIT_EVENT:
+        _audit_event_route(call, route)
     if grant.everything:
         return
     if route.operation not in (None, *FREE_OPERATIONS) and route.shape != "instance-op":
@@ -180,6 +182,26 @@ def _before(call: Call, access: Access, route: Route) -> None:
         raise error(403, "forbidden", "conditional updates, patches and deletes are for administrators only")
     if route.shape in INSTANCE_SHAPES and not (route.shape in READ_SHAPES and route.session == "read"):
         _check_visible(access, _latest(call), call)
+
+
+def _audit_event_route(call: Call, route: Route) -> None:
+    """AuditEvents are the chain's: written by the server alone, read by patient from the chain.
+
+    A stored AuditEvent resource would shadow a chain record under the same id, so none is
+    written (not by administrators either) and none is read from the resource store.
+    """
+    if route.session == "write":
+        raise error(
+            403,
+            "forbidden",
+            "AuditEvents are written by the server alone, into the audit trail; they cannot be "
+            "created, changed or deleted through the API",
+        )
+    if route.shape != "type" or route.operation:
+        raise not_found(
+            "AuditEvents are read from the audit trail with AuditEvent?patient=Patient/ID "
+            "or Patient/ID/$access-log"
+        )
 
 
 def _after(call: Call, access: Access, route: Route, response: FhirResponse) -> None:

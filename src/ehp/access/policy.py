@@ -6,6 +6,7 @@ of it (the caller's :class:`~ehp.access.grant.Grant` and what the request touche
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -54,13 +55,17 @@ class AccessSettings:
     grant_cache_seconds: float = 15.0
     """How long a caller's computed grant is reused; writes in this process that can change a grant
     drop the cache at once, other processes see the change within this time."""
+    audit_wait_seconds: float = 10.0
+    """How long a response waits for its audit record to be stored before it is refused (503)."""
 
     @classmethod
     def from_environment(cls) -> AccessSettings:
-        """``EHP_BREAK_GLASS_SECONDS`` and ``EHP_GRANT_CACHE_SECONDS`` override the defaults."""
+        """``EHP_BREAK_GLASS_SECONDS``, ``EHP_GRANT_CACHE_SECONDS`` and ``EHP_AUDIT_WAIT_SECONDS``
+        override the defaults."""
         return cls(
             break_glass_seconds=int(os.environ.get("EHP_BREAK_GLASS_SECONDS", 4 * 3600)),
             grant_cache_seconds=float(os.environ.get("EHP_GRANT_CACHE_SECONDS", 15.0)),
+            audit_wait_seconds=float(os.environ.get("EHP_AUDIT_WAIT_SECONDS", 10.0)),
         )
 
 
@@ -131,6 +136,17 @@ class AccessPolicy:
 
     def access(self, ctx: RequestContext) -> Access:
         return Access(self, ctx, self.grant(ctx.actor))
+
+    async def recorded(self) -> bool:
+        """Wait until every audit record handed in so far is stored, so a response that discloses
+        something may leave; False when that did not happen within ``audit_wait_seconds``."""
+        limit = self.settings.audit_wait_seconds
+        try:
+            await asyncio.wait_for(self.audit.when_stored(self.audit.handed), limit)
+        except TimeoutError:
+            log.error("audit records were not stored within %s s", limit)
+            return False
+        return True
 
     def open_break_glass(self, ctx: RequestContext, grant: Grant, patient: str, reason: str) -> None:
         opened = now_micros()

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from ehp.access.audit_queue import AuditQueue
 from ehp.access.policy import AccessPolicy, AccessSettings
-from ehp.api.errors import FhirError, error
+from ehp.api.errors import FhirError, audit_unavailable, error
 from ehp.api.messages import FhirRequest, FhirResponse
 from ehp.api.negotiation import FHIR_JSON, check_content_type, check_format
 from ehp.api.service import FhirService, Settings, error_response
@@ -42,6 +42,8 @@ from ehp.sync.central_api import CentralSync
 log = logging.getLogger(__name__)
 
 MEDIA_TYPE = f"{FHIR_JSON}; charset=utf-8"
+REQUEST_ID_HEADER = "X-Request-Id"
+"""Names the request in the server log and in its AuditEvents (``{request id}-{n}``)."""
 OPEN_PATHS = frozenset({"metadata"})
 """Paths answered without authentication (discovery)."""
 
@@ -74,7 +76,12 @@ class FhirApp:
             response = self.service.run(ctx, fhir_request, base, match)
         else:
             response = await run_in_threadpool(self.service.run, ctx, fhir_request, base, match)
-        return self._http(response, request)
+        access = self.service.access
+        if access is not None and match.route.shape != "metadata" and not await access.recorded():
+            response = error_response(audit_unavailable())
+        answer = self._http(response, request)
+        answer.headers[REQUEST_ID_HEADER] = ctx.request_id
+        return answer
 
     def _context(self, request: Request, path: str) -> RequestContext:
         client = request.client.host if request.client else None
@@ -196,7 +203,7 @@ def create_app(
             service.access.audit.close()
         engine.dispose()
 
-    sync_routes = CentralSync(store, authenticator).routes() if role == "central" else []
+    sync_routes = CentralSync(store, authenticator, service.access).routes() if role == "central" else []
     app = Starlette(
         routes=[
             *sync_routes,

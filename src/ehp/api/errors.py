@@ -31,3 +31,14 @@ def not_found(diagnostics: str) -> FhirError:
 
 def gone(diagnostics: str) -> FhirError:
     return error(410, "deleted", diagnostics)
+
+
+def audit_unavailable() -> FhirError:
+    """The answer when a response's audit record could not be stored: nothing is disclosed."""
+    failure = error(
+        503,
+        "transient",
+        "the access could not be recorded in the audit trail, so nothing is disclosed; try again",
+    )
+    failure.headers["Retry-After"] = "5"
+    return failure

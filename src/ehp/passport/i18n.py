@@ -18,6 +18,11 @@ LABELS: dict[str, tuple[str, str, str]] = {
     "search-hint": ("Аты-жөні немесе ЖСН", "ФИО или ИИН", "Name or IIN"),
     "no-patients": ("Ешкім табылмады", "Никто не найден", "Nobody found"),
     "login-required": ("Кіру қажет", "Требуется вход", "Sign-in required"),
+    "audit-unavailable": (
+        "Қол жеткізу тіркелмеді, сондықтан деректер көрсетілмейді. Қайталап көріңіз.",
+        "Доступ не удалось записать в журнал, поэтому данные не показаны. Повторите попытку.",
+        "The access could not be recorded, so nothing is shown. Please try again.",
+    ),
     "back": ("Пациенттер тізімі", "Список пациентов", "Patient list"),
     # header
     "name": ("Аты-жөні", "ФИО", "Name"),

@@ -79,6 +79,16 @@ class PassportPages:
         )
         return HTMLResponse(body, status_code=status)
 
+    async def _recorded(self) -> bool:
+        """The page leaves only once its audit records are stored (as the FHIR API's answers do)."""
+        access = self.service.access
+        return access is None or await access.recorded()
+
+    def _unaudited(self, language: str) -> HTMLResponse:
+        page = self._page("error.html", language, 503, heading="audit-unavailable", message="")
+        page.headers["Retry-After"] = "5"
+        return page
+
     async def index(self, request: Request) -> Response:
         language = self._language(request)
         try:
@@ -88,6 +98,8 @@ class PassportPages:
         text = request.query_params.get("q", "").strip()
         base = f"{request.url.scheme}://{request.url.netloc}/fhir"
         patients = await run_in_threadpool(self._find, ctx, text, base, language)
+        if not await self._recorded():
+            return self._unaudited(language)
         return self._page("index.html", language, q=text, patients=patients)
 
     def _find(self, ctx: RequestContext, text: str, base: str, language: str) -> list[Json]:
@@ -126,6 +138,8 @@ class PassportPages:
         patient_id = request.path_params["patient_id"]
         base = f"{request.url.scheme}://{request.url.netloc}/fhir"
         view = await run_in_threadpool(self._view, ctx, patient_id, base, language)
+        if not await self._recorded():
+            return self._unaudited(language)
         if view is None:
             return self._page(
                 "error.html", language, 404, heading="no-patients", message=f"Patient/{patient_id}"

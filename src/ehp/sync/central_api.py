@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -25,7 +26,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ehp.api.errors import FhirError, bad_request, error
+from ehp.access.events import audit_records
+from ehp.access.policy import AccessPolicy
+from ehp.api.errors import FhirError, audit_unavailable, bad_request, error
 from ehp.api.service import error_response
 from ehp.context import RequestContext, development_context
 from ehp.fhir.jsonio import dumps
@@ -46,13 +49,42 @@ NODE_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 MAX_PAGE = 5000
 MAX_WAIT_SECONDS = 30.0
 POLL_SECONDS = 0.2
+REPLICATION = "HOPERAT"
+"""The purpose of use a node's reads are audited with (v3-ActReason: healthcare operations)."""
 
 
 class CentralSync:
-    def __init__(self, store: Store, authenticator: Authenticator | None) -> None:
+    def __init__(
+        self, store: Store, authenticator: Authenticator | None, access: AccessPolicy | None = None
+    ) -> None:
         self.store = store
         self.engine: Engine = store.engine
         self.authenticator = authenticator
+        self.access = access
+        """With authentication on: what a node read of whom is audited like any other disclosure."""
+
+    async def _disclosed(
+        self, ctx: RequestContext, subtype: str, patients: Iterable[str], outcome: str = "success"
+    ) -> FhirError | None:
+        """Audit a node's read of these patients' records and wait until the records are stored;
+        the error to answer instead when they could not be."""
+        if self.access is None:
+            return None
+        people = sorted(set(patients))
+        if not people:
+            return None
+        self.access.audit.put(
+            audit_records(
+                ctx,
+                subtype=subtype,
+                action="R",
+                outcome=outcome,
+                patients=people,
+                what=f"Patient/{people[0]}" if len(people) == 1 else None,
+                purpose=REPLICATION,
+            )
+        )
+        return None if await self.access.recorded() else audit_unavailable()
 
     def routes(self) -> list[Route]:
         return [
@@ -161,7 +193,7 @@ class CentralSync:
     async def feed(self, request: Request) -> Response:
         try:
             node_id = request.query_params.get("node")
-            self._node(request, node_id, "r")
+            ctx = self._node(request, node_id, "r")
             after = _integer(request, "after", 0)
             limit = min(_integer(request, "limit", 500), MAX_PAGE)
             wait = min(float(_integer(request, "wait", 0)), MAX_WAIT_SECONDS)
@@ -169,12 +201,16 @@ class CentralSync:
             return _outcome(failure)
         deadline = time.monotonic() + wait
         while True:
-            lines = await run_in_threadpool(self._feed_page, str(node_id), after, limit)
+            lines, patients = await run_in_threadpool(self._feed_page, str(node_id), after, limit)
             if lines or time.monotonic() >= deadline:
-                return Response(b"".join(lines), media_type=NDJSON)
+                break
             await asyncio.sleep(POLL_SECONDS)
+        unaudited = await self._disclosed(ctx, "sync-feed", patients)
+        if unaudited is not None:
+            return _outcome(unaudited)
+        return Response(b"".join(lines), media_type=NDJSON)
 
-    def _feed_page(self, node_id: str, after: int, limit: int) -> list[bytes]:
+    def _feed_page(self, node_id: str, after: int, limit: int) -> tuple[list[bytes], set[str]]:
         query = (
             select(
                 sync_deliveries.c.id.label("cursor"),
@@ -191,8 +227,11 @@ class CentralSync:
             .limit(limit)
         )
         lines: list[bytes] = []
+        patients: set[str] = set()
         with self.engine.connect() as connection:
             for row in connection.execute(query):
+                if row.patient_id is not None:
+                    patients.add(row.patient_id)
                 if row.kind == "passport":
                     header = {"cursor": row.cursor, "kind": "passport", "patient": row.patient_id}
                     lines.append(orjson.dumps(header) + b"\n")
@@ -204,12 +243,12 @@ class CentralSync:
                         "patient": row.patient_id,
                     }
                     lines.append(encode(row.seq, row_to_version(row), **extra))
-        return lines
+        return lines, patients
 
     async def passport(self, request: Request) -> Response:
         try:
             node_id = request.query_params.get("node")
-            self._node(request, node_id, "r")
+            ctx = self._node(request, node_id, "r")
             patient_id = _patient(request)
             after = _integer(request, "after", 0)
             limit = min(_integer(request, "limit", 1000), MAX_PAGE)
@@ -218,7 +257,11 @@ class CentralSync:
         try:
             versions = await run_in_threadpool(self._passport_page, str(node_id), patient_id, after, limit)
         except FhirError as failure:
+            await self._disclosed(ctx, "sync-passport", [patient_id], outcome="refused")
             return _outcome(failure)
+        unaudited = await self._disclosed(ctx, "sync-passport", [patient_id])
+        if unaudited is not None:
+            return _outcome(unaudited)
         return Response(b"".join(encode(version.seq, version) for version in versions), media_type=NDJSON)
 
     def _passport_page(self, node_id: str, patient_id: str, after: int, limit: int) -> list[Any]:
@@ -236,11 +279,14 @@ class CentralSync:
     async def digest(self, request: Request) -> Response:
         try:
             node_id = request.query_params.get("node")
-            self._node(request, node_id, "r")
+            ctx = self._node(request, node_id, "r")
             patient_id = _patient(request)
         except FhirError as failure:
             return _outcome(failure)
         versions = await run_in_threadpool(self._digest, patient_id)
+        unaudited = await self._disclosed(ctx, "sync-digest", [patient_id])
+        if unaudited is not None:
+            return _outcome(unaudited)
         return Response(
             orjson.dumps({"patient": patient_id, "versions": versions}), media_type="application/json"
         )

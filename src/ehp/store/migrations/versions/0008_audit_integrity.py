@@ -51,31 +51,42 @@ def _old_hash(previous: str, seq: int, content: bytes) -> str:
     return digest.hexdigest()
 
 
+REHASH_BATCH = 5000
+
+
 def _rehash(connection: sa.Connection) -> None:
-    rows = connection.execute(
-        sa.text(
-            "SELECT seq, recorded, actor, patient, content, prev_hash, hash FROM audit_events ORDER BY seq"
-        )
-    ).all()
-    old_previous, new_previous = GENESIS, GENESIS
-    updates = []
-    for expected, row in enumerate(rows, start=1):
-        content = bytes(row.content)
-        if (
-            row.seq != expected
-            or row.prev_hash != old_previous
-            or _old_hash(old_previous, row.seq, content) != row.hash
-        ):
-            raise RuntimeError(
-                f"the audit chain is broken at record {expected}; it is not re-hashed (see ehp audit verify)"
-            )
-        digest = chain_hash(new_previous, row.seq, row.recorded, row.actor, row.patient, content)
-        updates.append({"seq": row.seq, "prev": new_previous, "digest": digest})
-        old_previous, new_previous = row.hash, digest
-    if updates:
+    """Check the chain under the old rule and re-hash it under the new one, a batch of records at a
+    time (a national chain holds hundreds of millions: it is never loaded whole)."""
+    old_previous, new_previous, expected, after = GENESIS, GENESIS, 1, 0
+    while True:
+        rows = connection.execute(
+            sa.text(
+                "SELECT seq, recorded, actor, patient, content, prev_hash, hash FROM audit_events "
+                "WHERE seq > :after ORDER BY seq LIMIT :batch"
+            ),
+            {"after": after, "batch": REHASH_BATCH},
+        ).all()
+        if not rows:
+            return
+        updates = []
+        for row in rows:
+            content = bytes(row.content)
+            if (
+                row.seq != expected
+                or row.prev_hash != old_previous
+                or _old_hash(old_previous, row.seq, content) != row.hash
+            ):
+                raise RuntimeError(
+                    f"the audit chain is broken at record {expected}; "
+                    "it is not re-hashed (see ehp audit verify)"
+                )
+            digest = chain_hash(new_previous, row.seq, row.recorded, row.actor, row.patient, content)
+            updates.append({"seq": row.seq, "prev": new_previous, "digest": digest})
+            old_previous, new_previous, expected = row.hash, digest, expected + 1
         connection.execute(
             sa.text("UPDATE audit_events SET prev_hash = :prev, hash = :digest WHERE seq = :seq"), updates
         )
+        after = rows[-1].seq
 
 
 def upgrade() -> None:
