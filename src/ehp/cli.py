@@ -37,7 +37,7 @@ from ehp.bench.suite import SuiteConfig, run_suite
 from ehp.bench.sync_bench import bench_sync
 from ehp.demo import demo_hints, demo_logins, prepare_demo
 from ehp.registry.commands import register as register_registry_commands
-from ehp.security.cli import audit_app, client_app, user_app
+from ehp.security.cli import audit_app, client_app, role_app, user_app
 from ehp.security.cli import token as security_token
 from ehp.store.database import DatabaseUrlError, migrate, open_engine
 from ehp.sync.cli import start_sync, sync_app
@@ -212,6 +212,7 @@ app.command("token")(security_token)
 app.add_typer(audit_app, name="audit")
 app.add_typer(client_app, name="client")
 app.add_typer(user_app, name="user")
+app.add_typer(role_app, name="role")
 register_registry_commands(app)
 app.add_typer(sync_app, name="sync")
 

@@ -25,6 +25,9 @@ class RequestContext:
     scopes: Scopes | None = None
     """The access token's SMART scopes; ``None`` when nothing restricts the actor (``--auth none``,
     the server itself)."""
+    roles: frozenset[str] = frozenset()
+    """The roles given to the actor as data (``administrator``, ``analyst``,
+    ``privacy-officer:Organization/ID``), looked up for the token's issuer and subject."""
 
     def may(self, resource_type: str, permission: Permission) -> bool:
         """Whether the scopes allow this kind of access to this resource type."""

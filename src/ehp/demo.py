@@ -16,6 +16,8 @@ import orjson
 from ehp.context import SYSTEM_CONTEXT
 from ehp.registry.iin import IIN_SYSTEM
 from ehp.search.query import find_ids
+from ehp.security.authenticator import IssuerSettings
+from ehp.security.roles import ADMINISTRATOR, Role, set_roles
 from ehp.security.users import add_user
 from ehp.store.database import open_engine
 from ehp.store.store import Store
@@ -55,8 +57,9 @@ def demo_logins(folder: Path, database: str) -> list[tuple[str, str]]:
     """Create the demo's logins for the login page (``/auth/authorize``); ``(username, subject)`` each.
 
     ``citizen`` is the patient the hints name, ``doctor`` a practitioner of the polyclinic that
-    patient is attached to, ``admin`` the administrator. They take effect when the demo's store is
-    served with authentication on (``ehp serve --database ...``); the demo itself runs without.
+    patient is attached to, ``admin`` the administrator (given the role ``administrator``). They take
+    effect when the demo's store is served with authentication on (``ehp serve --database ...``);
+    the demo itself runs without.
     """
     patient = _first_patient(folder / "synth")
     logins = [("admin", "admin")]
@@ -72,6 +75,7 @@ def demo_logins(folder: Path, database: str) -> list[tuple[str, str]]:
                 logins.append(("doctor", doctor))
         for username, subject in logins:
             add_user(engine, username, subject, DEMO_PASSWORD)
+        set_roles(engine, IssuerSettings.from_environment().issuer, "admin", [Role(ADMINISTRATOR)])
     finally:
         engine.dispose()
     return logins

@@ -19,6 +19,7 @@ import pytest
 from ehp.bench.servers import BenchServer
 from ehp.security.authenticator import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 from ehp.security.keys import SigningKey, signing_key
+from ehp.security.roles import ADMINISTRATOR, PRIVACY_OFFICER, Role, set_roles
 from ehp.security.tokens import issue_token
 from ehp.store.database import open_engine
 from ehp.synth.codes import ATTACHMENT, EPISODE_TYPE
@@ -165,6 +166,18 @@ class World:
         )
 
 
+def give_world_roles(url: str) -> SigningKey:
+    """Roles are data: ``admin`` is the administrator and doctor B org-B's privacy officer because
+    they were given those roles, not because of their names or a PractitionerRole code."""
+    engine = open_engine(url, pool_size=1)
+    try:
+        set_roles(engine, DEFAULT_ISSUER, "admin", [Role(ADMINISTRATOR)])
+        set_roles(engine, DEFAULT_ISSUER, "Practitioner/doc-B", [Role(PRIVACY_OFFICER, "org-B")])
+        return signing_key(engine)
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     folder = tmp_path_factory.mktemp(f"access-{request.param}")
@@ -172,11 +185,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         database_url(request.param, folder) as url,
         BenchServer(url, folder / "server.log", auth="required") as server,
     ):
-        engine = open_engine(url, pool_size=1)
-        try:
-            key = signing_key(engine)
-        finally:
-            engine.dispose()
+        key = give_world_roles(url)
         built = World(server, key)
         with built.client("admin", "system/*.cruds") as admin:
             bundle = {

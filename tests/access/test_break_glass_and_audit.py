@@ -152,3 +152,27 @@ def test_no_caller_can_write_an_audit_event_to_shadow_the_chain(world: World) ->
         after = citizen.get("AuditEvent", params={"patient": "Patient/pat-P"}).json()
     shown = {entry["resource"]["id"]: entry["resource"] for entry in after["entry"]}
     assert shown[genuine["id"]] == genuine, "the citizen still sees the genuine record"
+
+
+def test_a_privacy_officer_is_a_role_given_not_a_practitioner_role_written(world: World) -> None:
+    """Writing oneself a PractitionerRole coded privacy-officer at another polyclinic opens no
+    review of its emergency accesses: privacy officers are given the role (``ehp role add``)."""
+    claimed = {
+        "resourceType": "PractitionerRole",
+        "active": True,
+        "practitioner": {"reference": "Practitioner/doc-D"},
+        "organization": {"reference": "Organization/org-B"},
+        "code": [
+            {
+                "coding": [
+                    {"system": "http://ehp.kz/fhir/CodeSystem/practitioner-role", "code": "privacy-officer"}
+                ]
+            }
+        ],
+    }
+    with world.client("Practitioner/doc-D") as doctor:
+        doctor.post("PractitionerRole", json=claimed)
+        assert doctor.get("Organization/org-B/$break-glass-review").status_code == 403
+    with world.client("Practitioner/doc-B") as officer:
+        assert officer.get("Organization/org-B/$break-glass-review").status_code == 200
+        assert officer.get("Organization/org-A/$break-glass-review").status_code == 403

@@ -21,10 +21,9 @@ import pytest
 from sqlalchemy import select
 
 from ehp.bench.servers import BenchServer
-from ehp.security.keys import signing_key
 from ehp.security.schema import audit_events
 from ehp.store.database import open_engine
-from tests.access.conftest import World, _put, world_resources
+from tests.access.conftest import World, _put, give_world_roles, world_resources
 from tests.servers import database_url
 
 READERS = 6
@@ -70,12 +69,7 @@ def _stream(
 def test_every_received_read_is_audited_after_kill_9(database: str, tmp_path: Path) -> None:
     server = _world(database, tmp_path / "server.log")
     try:
-        engine = open_engine(database, pool_size=1)
-        try:
-            key = signing_key(engine)
-        finally:
-            engine.dispose()
-        world = World(server, key)
+        world = World(server, give_world_roles(database))
         with world.client("admin", "system/*.cruds") as admin:
             bundle = {
                 "resourceType": "Bundle",
@@ -152,7 +146,7 @@ def test_a_read_whose_audit_cannot_be_stored_is_refused_not_answered(
     server = _world(database, tmp_path / "server.log")
     engine = open_engine(database, pool_size=1)
     try:
-        world = World(server, signing_key(engine))
+        world = World(server, give_world_roles(database))
         with world.client("admin", "system/*.cruds") as admin:
             bundle = {
                 "resourceType": "Bundle",

@@ -74,6 +74,7 @@ def test_only_an_authenticated_node_replicates_and_only_as_itself(tmp_path: Path
             assert digest.status_code == 200, digest.text
             unfollowed = client.get("/sync/passport?node=n1&patient=pat-other", headers=as_n1)
             assert unfollowed.status_code == 403, unfollowed.text
+        ehp("role", "add", "--database", central_database, "--subject", "admin", "--role", "administrator")
         admin = ehp("token", "--database", central_database, "--subject", "admin")
         with httpx.Client(base_url=centre.base + "/", timeout=30) as client:
             found = client.get(f"Basic/{created.json()['id']}", headers={"Authorization": f"Bearer {admin}"})

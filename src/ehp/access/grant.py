@@ -36,8 +36,9 @@ from ehp.store.params import SearchParamRegistry
 from ehp.store.schema import idx_reference, idx_token, resource_versions, resources
 
 OPEN_ENCOUNTER = ("planned", "arrived", "triaged", "in-progress", "onleave")
-PRIVACY_OFFICER = "privacy-officer"
-ADMIN = "admin"
+ADMINISTRATOR = "administrator"
+OFFICER_PREFIX = "privacy-officer:Organization/"
+"""Roles as :mod:`ehp.security.roles` spells them in the request context."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +76,26 @@ class Grant:
         return True
 
 
-def compute_grant(connection: Connection, params: SearchParamRegistry, subject: str, now: int) -> Grant:
-    if subject == ADMIN:
+def compute_grant(
+    connection: Connection,
+    params: SearchParamRegistry,
+    subject: str,
+    now: int,
+    roles: frozenset[str] = frozenset(),
+) -> Grant:
+    """The grant of ``subject`` holding ``roles`` (given as data, never read from the subject)."""
+    if ADMINISTRATOR in roles:
         return Grant(subject, everything=True)
+    officer_of = frozenset(
+        role.removeprefix(OFFICER_PREFIX) for role in roles if role.startswith(OFFICER_PREFIX)
+    )
     kind, _, subject_id = subject.partition("/")
     if kind == PATIENT:
         own = frozenset({subject_id, *represented(connection, params, subject_id, now)})
         return Grant(subject, patients=own, own=own)
     if kind not in ("Practitioner", "PractitionerRole", "Organization"):
-        return Grant(subject)
-    references, organizations, officer_of = _acting_as(connection, params, kind, subject_id, now)
+        return Grant(subject, privacy_officer_of=officer_of)
+    references, organizations = _acting_as(connection, params, kind, subject_id, now)
     based = _by_organization(connection, params, references)
     emergency = _break_glass(connection, subject, now)
     rules = _rules(connection, params, references, based | emergency, now)
@@ -165,11 +176,11 @@ def _refers(
 
 def _acting_as(
     connection: Connection, params: SearchParamRegistry, kind: str, subject_id: str, now: int
-) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-    """The references the caller acts as, its organisations, and those it is privacy officer of."""
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The references the caller acts as and its organisations."""
     if kind == "Organization":
         own = frozenset({f"Organization/{subject_id}"})
-        return own, frozenset({subject_id}), frozenset()
+        return own, frozenset({subject_id})
     dialect = connection.dialect.name
     if kind == "PractitionerRole":
         condition = and_(resources.c.resource_type == "PractitionerRole", resources.c.id == subject_id)
@@ -182,7 +193,6 @@ def _acting_as(
         )
     references = {f"{kind}/{subject_id}"}
     organizations: set[str] = set()
-    officer: set[str] = set()
     for role in _contents(connection, condition):
         if role.get("active") is False or not in_force(role.get("period"), now):
             continue
@@ -192,13 +202,9 @@ def _acting_as(
             references.add(practitioner)
         organization = (role.get("organization") or {}).get("reference")
         if isinstance(organization, str) and organization.startswith("Organization/"):
-            organization_id = organization.removeprefix("Organization/")
-            organizations.add(organization_id)
+            organizations.add(organization.removeprefix("Organization/"))
             references.add(organization)
-            codes = {c.get("code") for concept in role.get("code") or [] for c in concept.get("coding") or []}
-            if PRIVACY_OFFICER in codes:
-                officer.add(organization_id)
-    return frozenset(references), frozenset(organizations), frozenset(officer)
+    return frozenset(references), frozenset(organizations)
 
 
 _BASES = (

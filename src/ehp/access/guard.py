@@ -251,7 +251,7 @@ def _break_glass(call: Call, access: Access, route: Route) -> None:
     access.emergency_reason = reason
     access.touched.add(patient)
     access.policy.open_break_glass(call.ctx, access.grant, patient, reason)
-    access.grant = access.policy.grant(call.ctx.actor)
+    access.grant = access.policy.grant(call.ctx)
 
 
 def _target_patient(call: Call, route: Route) -> str:

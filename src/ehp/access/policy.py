@@ -75,24 +75,26 @@ class AccessPolicy:
         self.audit = audit
         self.settings = settings
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, int, Grant]] = {}
+        self._cache: dict[tuple[str, frozenset[str]], tuple[float, int, Grant]] = {}
         self._generation = 0
         self.clauses: dict[tuple[str, tuple[str, ...] | None], tuple[Grant, ColumnElement[bool] | None]] = {}
         """Search conditions built for a grant (reused while that grant is the caller's)."""
 
-    def grant(self, subject: str) -> Grant:
+    def grant(self, ctx: RequestContext) -> Grant:
+        """The caller's grant, from its subject and the roles it was given."""
         now = time.monotonic()
+        key = (ctx.actor, ctx.roles)
         with self._lock:
-            cached = self._cache.get(subject)
+            cached = self._cache.get(key)
             generation = self._generation
         if cached is not None and cached[0] > now and cached[1] == generation:
             return cached[2]
         with self.store.engine.connect() as connection:
-            grant = compute_grant(connection, self.store.params, subject, now_micros())
+            grant = compute_grant(connection, self.store.params, ctx.actor, now_micros(), ctx.roles)
         if not grant.everything:
             self._publish(grant)
         with self._lock:
-            self._cache[subject] = (now + self.settings.grant_cache_seconds, generation, grant)
+            self._cache[key] = (now + self.settings.grant_cache_seconds, generation, grant)
         return grant
 
     def _publish(self, grant: Grant) -> None:
@@ -135,7 +137,7 @@ class AccessPolicy:
             self.clauses.clear()
 
     def access(self, ctx: RequestContext) -> Access:
-        return Access(self, ctx, self.grant(ctx.actor))
+        return Access(self, ctx, self.grant(ctx))
 
     async def recorded(self) -> bool:
         """Wait until every audit record handed in so far is stored, so a response that discloses

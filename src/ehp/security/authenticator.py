@@ -13,11 +13,14 @@ from sqlalchemy import Engine
 
 from ehp.context import RequestContext
 from ehp.security.keys import SigningKey, all_keys, signing_key
+from ehp.security.roles import roles_of
 from ehp.security.tokens import LEEWAY_SECONDS, TokenError, VerifiedToken, verify_token
 
 DEFAULT_ISSUER = "urn:ehp:issuer"
 DEFAULT_AUDIENCE = "urn:ehp:fhir"
 MAX_REMEMBERED_TOKENS = 10_000
+ROLE_CACHE_SECONDS = 15.0
+"""How long a subject's roles are reused: a role taken away stops working within this time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,7 @@ class Authenticator:
         self._lock = threading.Lock()
         self._keys: dict[str, SigningKey] = {}
         self._jwks = PyJWKClient(settings.jwks_url, cache_keys=True) if settings.jwks_url else None
+        self._roles: dict[str, tuple[float, frozenset[str]]] = {}
         self._verified: dict[str, VerifiedToken] = {}
         """Tokens whose signature and claims were checked, until they expire (verifying an ES256
         signature costs more than a read by id)."""
@@ -94,7 +98,25 @@ class Authenticator:
 
     def context(self, authorization: str | None, source_address: str | None) -> RequestContext:
         verified = self.verify(authorization)
-        return RequestContext(actor=verified.subject, source_address=source_address, scopes=verified.scopes)
+        return RequestContext(
+            actor=verified.subject,
+            source_address=source_address,
+            scopes=verified.scopes,
+            roles=self.roles(verified.subject),
+        )
+
+    def roles(self, subject: str) -> frozenset[str]:
+        """The roles given to ``subject`` of this server's issuer (cached for a few seconds)."""
+        now = time.monotonic()
+        cached = self._roles.get(subject)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        with self._engine.connect() as connection:
+            found = frozenset(str(role) for role in roles_of(connection, self.settings.issuer, subject))
+        if len(self._roles) >= MAX_REMEMBERED_TOKENS:
+            self._roles.clear()
+        self._roles[subject] = (now + ROLE_CACHE_SECONDS, found)
+        return found
 
     def jwks(self) -> dict[str, Any]:
         """The public keys of the embedded issuer (empty with an external provider)."""

@@ -1,4 +1,4 @@
-"""``ehp token`` (an access token for a server on a database) and ``ehp audit verify``."""
+"""``ehp token``, ``ehp audit verify``, ``ehp client``, ``ehp user`` and ``ehp role``."""
 
 from __future__ import annotations
 
@@ -13,9 +13,31 @@ from ehp.security.audit import Anchor, verify
 from ehp.security.authenticator import IssuerSettings
 from ehp.security.backend_services import register_client
 from ehp.security.keys import signing_key
+from ehp.security.roles import ROLES, Role, give_roles, roles_of, set_roles, take_roles
 from ehp.security.tokens import issue_token
 from ehp.security.users import add_user
-from ehp.store.database import migrate, open_engine
+from ehp.store.database import migrate, open_engine, writer
+
+RoleOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--role",
+        help=f"A role to give (repeatable): {', '.join(ROLES)}; a privacy officer as "
+        "privacy-officer:Organization/ID.",
+    ),
+]
+IssuerOption = Annotated[
+    str | None,
+    typer.Option(help="The issuer whose subject it is (default: this server's, EHP_ISSUER)."),
+]
+
+
+def _roles(texts: list[str] | None) -> list[Role]:
+    try:
+        return [Role.parse(text) for text in texts or []]
+    except ValueError as failure:
+        raise typer.BadParameter(str(failure), param_hint="--role") from None
+
 
 DEFAULT_SCOPES = {
     "admin": "system/*.cruds",
@@ -104,17 +126,20 @@ def client_register(
     subject: Annotated[str, typer.Option(help="Who the client acts as, e.g. Organization/ID.")],
     jwks: Annotated[Path, typer.Option(help="A JSON file with the client's public keys (a JWKS).")],
     scope: Annotated[str, typer.Option(help="The most the client may be granted, e.g. 'system/*.cruds'.")],
+    role: RoleOption = None,
 ) -> None:
     """Register a client that authenticates with private_key_jwt at /auth/token."""
+    roles = _roles(role)
     engine = open_engine(database, pool_size=1)
     try:
         migrate(engine)
         register_client(engine, client_id, subject, json.loads(jwks.read_text()), scope)
+        set_roles(engine, IssuerSettings.from_environment().issuer, subject, roles)
     except ValueError as failure:
         raise typer.BadParameter(str(failure)) from None
     finally:
         engine.dispose()
-    typer.echo(f"client '{client_id}' registered as {subject} with at most '{scope}'")
+    typer.echo(f"client '{client_id}' registered as {subject} with at most '{scope}'{_as(roles)}")
 
 
 @client_app.command("register-app")
@@ -150,14 +175,87 @@ def user_add(
         str,
         typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="At least 8 characters."),
     ],
+    role: RoleOption = None,
 ) -> None:
-    """Create (or replace) a user of the login page."""
+    """Create (or replace) a user of the login page, with exactly the roles given."""
+    roles = _roles(role)
     engine = open_engine(database, pool_size=1)
     try:
         migrate(engine)
         add_user(engine, username, subject, password)
+        set_roles(engine, IssuerSettings.from_environment().issuer, subject, roles)
     except ValueError as failure:
         raise typer.BadParameter(str(failure)) from None
     finally:
         engine.dispose()
-    typer.echo(f"user '{username}' logs in as {subject}")
+    typer.echo(f"user '{username}' logs in as {subject}{_as(roles)}")
+
+
+def _as(roles: list[Role]) -> str:
+    return f", roles: {', '.join(sorted(map(str, roles)))}" if roles else ""
+
+
+role_app = typer.Typer(
+    help="Roles given to a subject of an issuer: administrator, privacy officer, analyst.",
+    no_args_is_help=True,
+)
+
+
+@role_app.command("add")
+def role_add(
+    database: Annotated[str, typer.Option("--database", help="The server's database URL.")],
+    subject: Annotated[str, typer.Option(help="Practitioner/ID, Patient/ID, Organization/ID or admin.")],
+    role: RoleOption = None,
+    issuer: IssuerOption = None,
+) -> None:
+    """Give roles to a subject (of an external identity provider too, with --issuer)."""
+    roles = _roles(role)
+    if not roles:
+        raise typer.BadParameter("give at least one --role", param_hint="--role")
+    engine = open_engine(database, pool_size=1)
+    try:
+        migrate(engine)
+        with writer(engine).begin() as connection:
+            give_roles(connection, issuer or IssuerSettings.from_environment().issuer, subject, roles)
+    except ValueError as failure:
+        raise typer.BadParameter(str(failure)) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"{subject}{_as(roles)}")
+
+
+@role_app.command("remove")
+def role_remove(
+    database: Annotated[str, typer.Option("--database", help="The server's database URL.")],
+    subject: Annotated[str, typer.Option(help="Whose roles.")],
+    role: RoleOption = None,
+    issuer: IssuerOption = None,
+) -> None:
+    """Take roles (all of them without --role) from a subject; effective within 15 s."""
+    roles = _roles(role)
+    engine = open_engine(database, pool_size=1)
+    try:
+        migrate(engine)
+        with writer(engine).begin() as connection:
+            take_roles(connection, issuer or IssuerSettings.from_environment().issuer, subject, roles or None)
+    finally:
+        engine.dispose()
+    typer.echo(f"{subject}: {', '.join(map(str, roles)) if roles else 'all roles'} removed")
+
+
+@role_app.command("list")
+def role_list(
+    database: Annotated[str, typer.Option("--database", help="The server's database URL.")],
+    subject: Annotated[str, typer.Option(help="Whose roles.")],
+    issuer: IssuerOption = None,
+) -> None:
+    """Print a subject's roles, one a line."""
+    engine = open_engine(database, pool_size=1)
+    try:
+        migrate(engine)
+        with engine.connect() as connection:
+            held = roles_of(connection, issuer or IssuerSettings.from_environment().issuer, subject)
+    finally:
+        engine.dispose()
+    for held_role in sorted(held):
+        typer.echo(str(held_role))

@@ -48,3 +48,16 @@ used_assertions = Table(
     Column("expires", BigInteger, nullable=False),
 )
 """``jti`` of client assertions already used, kept until they expire (replay protection)."""
+
+principal_roles = Table(
+    "principal_roles",
+    metadata,
+    Column("issuer", String(255), primary_key=True),
+    Column("subject", String(128), primary_key=True),
+    Column("role", String(64), primary_key=True),
+    Column("organization", String(64), primary_key=True),
+    Column("granted", BigInteger, nullable=False),
+)
+"""Roles given to a subject of one issuer (``ehp user add --role``, ``ehp client register
+--role``, ``ehp role add``): administrator, privacy officer of an organisation, analyst.
+``organization`` is the organisation's id for a privacy officer and ``''`` otherwise."""

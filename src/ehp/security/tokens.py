@@ -3,7 +3,8 @@ provider whose keys come from its JWKS.
 
 Claims of an EHP token: ``iss`` (the issuer), ``aud`` (the FHIR audience), ``sub`` (the acting
 subject: ``Practitioner/ID``, ``PractitionerRole/ID``, ``Patient/ID``, ``Organization/ID`` for a
-clinic system, or ``admin``), ``scope`` (SMART scopes), ``exp``/``nbf``/``iat``, ``jti``, and
+clinic system, or ``admin``, a name like any other: roles are data, see :mod:`ehp.security.roles`),
+``scope`` (SMART scopes), ``exp``/``nbf``/``iat``, ``jti``, and
 ``fhirUser`` for people. Verification pins the algorithms (``alg: none`` and HMAC never pass),
 requires ``exp``, ``iat``, ``sub`` and ``scope``, and checks issuer and audience.
 """
@@ -39,10 +40,6 @@ class VerifiedToken:
     subject: str
     scopes: Scopes
     claims: dict[str, Any]
-
-    @property
-    def is_admin(self) -> bool:
-        return self.subject == "admin"
 
 
 def check_subject(subject: str) -> str:
