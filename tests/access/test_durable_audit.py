@@ -66,7 +66,11 @@ def _stream(
             received.append((response.headers["x-request-id"], patient))
 
 
-def test_every_received_read_is_audited_after_kill_9(database: str, tmp_path: Path) -> None:
+def test_every_received_read_is_audited_after_kill_9(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    anchors = tmp_path / "anchors.txt"
+    monkeypatch.setenv("EHP_AUDIT_ANCHOR", str(anchors))
     server = _world(database, tmp_path / "server.log")
     try:
         world = World(server, give_world_roles(database))
@@ -119,8 +123,21 @@ def test_every_received_read_is_audited_after_kill_9(database: str, tmp_path: Pa
     assert not missing, (
         f"{len(missing)} of {len(received)} received reads have no audit record: {missing[:5]}"
     )
+    lines = anchors.read_text().splitlines()
+    assert lines, "the server anchored the chain's head outside the database"
+    assert int(lines[-1].split()[0]) <= len(stored)
     verified = subprocess.run(
-        [sys.executable, "-m", "ehp.cli", "audit", "verify", "--database", database],
+        [
+            sys.executable,
+            "-m",
+            "ehp.cli",
+            "audit",
+            "verify",
+            "--database",
+            database,
+            "--anchors",
+            str(anchors),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -7,6 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from ehp.bench.servers import BenchServer
+from ehp.security.authenticator import DEFAULT_ISSUER
+from ehp.security.roles import ADMINISTRATOR, Role, set_roles
+from ehp.store.database import open_engine
 from tests.servers import database_url
 
 
@@ -19,4 +22,9 @@ def secured(
         database_url(request.param, folder) as url,
         BenchServer(url, folder / "server.log", auth="required") as server,
     ):
+        engine = open_engine(url, pool_size=1)
+        try:  # roles are data: the subject 'admin' is the administrator because it was made one
+            set_roles(engine, DEFAULT_ISSUER, "admin", [Role(ADMINISTRATOR)])
+        finally:
+            engine.dispose()
         yield server

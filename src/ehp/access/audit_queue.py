@@ -18,10 +18,11 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, suppress
 
 from sqlalchemy import Engine
 
-from ehp.security.audit import AuditRecord, record
+from ehp.security.audit import AnchorFile, AuditRecord, ChainAppender
 
 log = logging.getLogger(__name__)
 BATCH = 2000
@@ -31,9 +32,15 @@ Waiter = tuple[int, asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
 
 class AuditQueue:
-    def __init__(self, engine: Engine, *, on_stored: Callable[[], None] | None = None) -> None:
-        self._engine = engine
-        self._on_stored = on_stored
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        lock: Callable[[], AbstractContextManager[None]] | None = None,
+        anchors: AnchorFile | None = None,
+    ) -> None:
+        self._appender = ChainAppender(engine, lock)
+        self._anchors = anchors
         self._pending: list[AuditRecord] = []
         self._handed = 0
         self._stored = 0
@@ -84,6 +91,7 @@ class AuditQueue:
             self._closed = True
             self._condition.notify_all()
         self._thread.join(timeout=30)
+        self._appender.close()
 
     def _run(self) -> None:
         while True:
@@ -93,7 +101,7 @@ class AuditQueue:
                     return
                 batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
             try:
-                record(self._engine, batch)
+                head = self._appender.append(batch)
             except Exception:
                 log.exception("could not append %d audit records; they are retried", len(batch))
                 with self._condition:
@@ -106,9 +114,10 @@ class AuditQueue:
                 ready = [waiter for waiter in self._waiters if waiter[0] <= self._stored]
                 self._waiters = [waiter for waiter in self._waiters if waiter[0] > self._stored]
             for _, loop, future in ready:
-                loop.call_soon_threadsafe(_resolve, future)
-            if self._on_stored is not None:
-                self._on_stored()
+                with suppress(RuntimeError):  # that request's event loop has closed
+                    loop.call_soon_threadsafe(_resolve, future)
+            if self._anchors is not None and head is not None:
+                self._anchors.offer(head)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -13,10 +13,16 @@ and SMART scopes. Every outcome, refused ones too, is audited.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orjson import loads
 
+from ehp.access.authority import (
+    GOVERNED_TYPES,
+    check_attachment,
+    check_attachment_caller,
+    check_authority,
+)
 from ehp.access.links import PATIENT, patients_of
 from ehp.access.log import audit_search
 from ehp.access.policy import ACCESS_TYPES, Access
@@ -38,6 +44,7 @@ SEARCH_SHAPES = frozenset(
     {"type", "type-search", "base", "system-search", "compartment", "compartment-search"}
 )
 FREE_OPERATIONS = frozenset({"validate"})
+ATTACHMENT_OPERATIONS = frozenset({"attach", "detach"})
 WRITES = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 SUBTYPES = {
     "instance": "read",
@@ -75,6 +82,7 @@ def guarded(call: Call, route: Route, check_scope: Callable[[], None]) -> FhirRe
         else:
             response = route.handler(call)
         _after(call, access, route, response)
+        _check_returned_types(call, response)
     except FhirError as failure:
         if failure.status == 410 and route.shape in READ_SHAPES:
             failure = _hide_deleted(call, access, failure)
@@ -93,6 +101,56 @@ def guarded(call: Call, route: Route, check_scope: Callable[[], None]) -> FhirRe
     else:
         access.policy.audit.put(records)
     return response
+
+
+def _check_returned_types(call: Call, response: FhirResponse) -> None:
+    """SMART scopes hold for the types an answer holds, not only for the route's type: a token
+    with ``patient/Patient.rs`` gets no Observation from ``Patient/ID/*``, ``$everything`` or an
+    ``_include`` (handlers narrow what they can up front; this refuses whatever is left)."""
+    if call.ctx.scopes is None or response.resource is None:
+        return
+    denied = sorted(
+        {
+            kind
+            for kind in _returned_types(response.resource)
+            if not (call.ctx.may(kind, "r") or call.ctx.may(kind, "s"))
+        }
+    )
+    if denied:
+        raise error(
+            403,
+            "forbidden",
+            f"the access token's scopes do not allow reading {', '.join(denied)}, which this answer "
+            "would hold; ask for fewer types (_type, no _include) or for those scopes",
+        )
+
+
+def _returned_types(resource: dict[str, Any]) -> set[str]:
+    """The types of the resources a Bundle's entries or a Parameters' parameters carry. A stored
+    resource is embedded unparsed (an ``orjson.Fragment``): its entry's ``fullUrl``
+    (``{base}/{type}/{id}``) names its type."""
+    kinds: set[str] = set()
+    kind = resource.get("resourceType")
+    items = (
+        resource.get("entry")
+        if kind == "Bundle"
+        else resource.get("parameter")
+        if kind == "Parameters"
+        else None
+    )
+    for item in items or []:
+        if not isinstance(item, dict) or "resource" not in item:
+            continue
+        inner = item["resource"]
+        if isinstance(inner, dict):
+            inner_kind = inner.get("resourceType")
+            if isinstance(inner_kind, str) and inner_kind != "OperationOutcome":
+                kinds.add(inner_kind)
+            if inner_kind in ("Bundle", "Parameters"):
+                kinds |= _returned_types(inner)
+        elif isinstance(item.get("fullUrl"), str):
+            kinds.add(item["fullUrl"].rsplit("/", 2)[-2])
+    return kinds
 
 
 def _subtype(call: Call, route: Route) -> str:
@@ -182,6 +240,18 @@ def _before(call: Call, access: Access, route: Route) -> None:
         raise error(403, "forbidden", "conditional updates, patches and deletes are for administrators only")
     if route.shape in INSTANCE_SHAPES and not (route.shape in READ_SHAPES and route.session == "read"):
         _check_visible(access, _latest(call), call)
+    if route.operation in ATTACHMENT_OPERATIONS:
+        check_attachment_caller(grant)
+    if (
+        route.session == "write"
+        and route.operation is None
+        and call.resource_type in GOVERNED_TYPES
+        and call.request.method in ("POST", "PUT")
+    ):
+        # before the handler, so the refusal does not depend on what the registry rules find
+        current = _latest(call) if route.shape == "instance" else None
+        before = loads(current.content) if current is not None and current.content is not None else None
+        check_authority(grant, call.type, before, call.body_resource(call.type))
 
 
 def _audit_event_route(call: Call, route: Route) -> None:
@@ -209,6 +279,18 @@ def _after(call: Call, access: Access, route: Route, response: FhirResponse) -> 
     if route.shape in READ_SHAPES and route.session == "read":
         _check_visible(access, stored, call)
         return
+    if (
+        route.operation in ATTACHMENT_OPERATIONS
+        and response.resource is not None
+        and not access.grant.everything
+    ):
+        check_attachment(access.grant, route.operation, response.resource)
+    if route.session == "write" and stored is not None:
+        before = _previous(call, stored)
+        after = loads(stored.content) if stored.content is not None else None
+        access.note = check_authority(access.grant, stored.resource_type, before, after)
+        if after is None and before is not None:
+            access.touched.update(patients_of(before))
     if route.session != "write" or stored is None or stored.content is None:
         if route.shape in ("type-history", "system-history") and response.resource is not None:
             for entry in response.resource.get("entry", []):
@@ -235,6 +317,17 @@ def _after(call: Call, access: Access, route: Route, response: FhirResponse) -> 
     if not patients <= access.grant.patients:
         missing = ", ".join(f"Patient/{p}" for p in sorted(patients - access.grant.patients))
         raise error(403, "forbidden", f"no legal basis to write the data of {missing}")
+
+
+def _previous(call: Call, stored: StoredVersion) -> dict[str, Any] | None:
+    """The content of the version a write replaced (``None`` for a create or a re-create)."""
+    if stored.version <= 1 or call.tx is None:
+        return None
+    earlier = call.tx.vread(stored.resource_type, stored.id, stored.version - 1)
+    if earlier is None or earlier.content is None:
+        return None
+    previous: dict[str, Any] = loads(earlier.content)
+    return previous
 
 
 def _break_glass(call: Call, access: Access, route: Route) -> None:

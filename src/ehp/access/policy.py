@@ -188,6 +188,8 @@ class Access:
     grant: Grant
     touched: set[str] = field(default_factory=set)
     emergency_reason: str | None = None
+    note: str | None = None
+    """What the audit must add about how it was done (a Consent recorded by a documented proxy)."""
 
     def search_filter(self, types: Collection[str] | None = None) -> ColumnElement[bool] | None:
         """The condition on ``resources`` a search of ``types`` (``None``: all) adds; ``None`` when
@@ -250,6 +252,8 @@ class Access:
         self, subtype: str, action: str, outcome: str, what: str | None, **extra: Any
     ) -> list[AuditRecord]:
         patients: list[str | None] = [*sorted(self.touched)] or [None]
+        if self.note is not None and "description" not in extra:
+            extra["description"] = self.note
         return audit_records(
             self.ctx,
             subtype=subtype,

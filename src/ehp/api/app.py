@@ -30,6 +30,7 @@ from ehp.reindex.rule import SearchParameterRule
 from ehp.search.compiled import compile_stats
 from ehp.search.parameters import parameters_for
 from ehp.security.app_launch import exchange_code
+from ehp.security.audit import AnchorFile
 from ehp.security.authenticator import Authenticator, IssuerSettings
 from ehp.security.backend_services import OAuthError, exchange
 from ehp.security.discovery import smart_configuration_document
@@ -157,7 +158,11 @@ def create_app(
         )
     else:
         authenticator = Authenticator(engine, issuer or IssuerSettings.from_environment())
-        service.access = AccessPolicy(store, AuditQueue(engine), AccessSettings.from_environment())
+        service.access = AccessPolicy(
+            store,
+            AuditQueue(engine, lock=store.write_lock, anchors=AnchorFile.from_environment()),
+            AccessSettings.from_environment(),
+        )
     endpoint = FhirApp(service, authenticator).endpoint
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 

@@ -34,6 +34,7 @@ from ehp.passport.view import EVENT_KINDS, PassportView, name_in, passport_view
 from ehp.registry.iin import IIN_SYSTEM
 from ehp.search.query import Scope
 from ehp.security.authenticator import Authenticator
+from ehp.security.permissions import readable_types
 from ehp.security.tokens import TokenError
 
 Json = dict[str, Any]
@@ -48,6 +49,10 @@ _templates.globals.update(describe=what, detail=details, when=lambda resource: c
 def _json_for_script(value: Any) -> str:
     """JSON safe inside ``<script type="application/json">`` (no ``</`` can close the element)."""
     return orjson.dumps(value).decode().replace("</", "<\\/")
+
+
+class ScopeRefused(Exception):
+    """The token's SMART scopes do not cover the page (403)."""
 
 
 class PassportPages:
@@ -137,7 +142,11 @@ class PassportPages:
             return self._page("error.html", language, 401, heading="login-required", message=str(failure))
         patient_id = request.path_params["patient_id"]
         base = f"{request.url.scheme}://{request.url.netloc}/fhir"
-        view = await run_in_threadpool(self._view, ctx, patient_id, base, language)
+        try:
+            view = await run_in_threadpool(self._view, ctx, patient_id, base, language)
+        except ScopeRefused as refused:
+            await self._recorded()
+            return self._page("error.html", language, 403, heading="forbidden", message=str(refused))
         if not await self._recorded():
             return self._unaudited(language)
         if view is None:
@@ -182,8 +191,13 @@ class PassportPages:
                 access.policy.audit.put(access.records(PAGE_AUDIT, "R", "refused", what))
                 return None
         visible = access.search_filter() if access is not None else None
+        only = readable_types(ctx, None)
+        if only == () or not ctx.may("Patient", "r"):
+            if access is not None:
+                access.policy.audit.put(access.records(PAGE_AUDIT, "R", "refused", f"Patient/{patient_id}"))
+            raise ScopeRefused("the access token's scopes do not allow reading the passport")
         patient = orjson.loads(stored.content)
-        record = load_record(reader, Scope(reader.params, base), patient, visible=visible)
+        record = load_record(reader, Scope(reader.params, base), patient, only=only, visible=visible)
         if access is not None:
             access.policy.audit.put(access.records(PAGE_AUDIT, "R", "success", f"Patient/{patient_id}"))
         return passport_view(record, language, datetime.now(UTC).date())

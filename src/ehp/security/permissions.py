@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ehp.context import RequestContext
+from ehp.fhir.definitions import resource_types
 from ehp.security.scopes import Permission
 
 INTERACTION_PERMISSIONS: dict[tuple[str, str], Permission] = {
@@ -40,3 +41,13 @@ def scope_allows(
     if permission is None:
         return True
     return ctx.may(resource_type or "*", permission)
+
+
+def readable_types(ctx: RequestContext, types: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """``types`` (``None``: all) narrowed to those the token's scopes let it read: ``types``
+    itself when all of them are allowed, ``()`` when none is."""
+    if ctx.scopes is None:
+        return types
+    wanted = types if types is not None else tuple(sorted(resource_types()))
+    allowed = tuple(t for t in wanted if ctx.may(t, "r"))
+    return types if len(allowed) == len(wanted) else allowed

@@ -8,7 +8,7 @@ decisions and audit will hook in.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,10 @@ class Store:
         database = engine.url.database
         on_disk = self.dialect == "sqlite" and database not in (None, "", ":memory:")
         self._writer_lock = WriterLock(Path(database)) if on_disk and database else None
+
+    def write_lock(self) -> AbstractContextManager[None]:
+        """The lock every writer of an SQLite file queues on (nothing to hold on PostgreSQL)."""
+        return self._writer_lock.held() if self._writer_lock else nullcontext()
 
     def reader(self, ctx: RequestContext) -> StoreReader:
         return StoreReader(self, ctx)

@@ -6,7 +6,8 @@ today); attaching while attached is a change of polyclinic. ``$detach`` takes ``
 or ``emigration``) and ``date``. Both answer with Parameters holding the active episode
 (``attachment``), the one ended (``ended``) and the notifications written. ``$attached`` lists an
 organisation's attached population: the attachment episodes active now (or on ``date``) with their
-Patients, as a searchset Bundle with the usual paging (it runs the equivalent EpisodeOfCare search).
+Patients, as a searchset Bundle with the usual paging (it runs the equivalent EpisodeOfCare search
+under the caller's grant: only the people the caller may see, each disclosure audited).
 """
 
 from __future__ import annotations
@@ -56,7 +57,17 @@ def attached(call: Call) -> FhirResponse:
     query.append(("_include", "EpisodeOfCare:patient"))
     query += [(name, value) for name, value in call.request.query if name in ("_count", "_cursor")]
     request = FhirRequest(method="GET", path="EpisodeOfCare", query=query, headers=call.request.headers)
-    inner = Call(call.service, call.ctx, request, call.base, "EpisodeOfCare", None, None, reader=call.reader)
+    inner = Call(
+        call.service,
+        call.ctx,
+        request,
+        call.base,
+        "EpisodeOfCare",
+        None,
+        None,
+        reader=call.reader,
+        access=call.access,
+    )
     return search.search_type(inner)
 
 

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from uuid import uuid4
 
 from ehp.api.call import Call
-from ehp.api.errors import bad_request
+from ehp.api.errors import bad_request, error
 from ehp.api.interactions.paging import embedded
 from ehp.api.interactions.patient_record import record_patient
 from ehp.api.messages import FhirResponse
@@ -26,6 +26,7 @@ from ehp.search.engine import SearchPage
 from ehp.search.normalization import date_range
 from ehp.search.query import Scope, SearchError
 from ehp.search.sorting import Cursor
+from ehp.security.permissions import readable_types
 from ehp.store.clock import now_micros, to_instant
 
 CURSOR = "_cursor"
@@ -41,7 +42,7 @@ def everything(call: Call) -> FhirResponse:
         start=_date(values, "start"),
         end=_date(values, "end"),
         since=_since(values),
-        types=_types(values),
+        types=_readable(call, _types(values)),
         visible=call.access.search_filter() if call.access else None,
     )
     count = _count(call, values)
@@ -93,6 +94,14 @@ def _since(values: dict[str, str]) -> int | None:
         return date_range(value)[0]
     except ValueError:
         raise bad_request(f"_since must be a FHIR instant, not '{value}'", "_since") from None
+
+
+def _readable(call: Call, types: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """So that ``$everything`` with ``patient/Observation.rs`` is the patient's Observations."""
+    allowed = readable_types(call.ctx, types)
+    if allowed == ():
+        raise error(403, "forbidden", "the access token's scopes allow reading none of the record's types")
+    return allowed
 
 
 def _types(values: dict[str, str]) -> tuple[str, ...] | None:

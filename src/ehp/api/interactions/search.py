@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode
 from uuid import uuid4
 
 from ehp.api.call import Call
-from ehp.api.errors import bad_request, not_found
+from ehp.api.errors import bad_request, error, not_found
 from ehp.api.interactions.paging import embedded
 from ehp.api.messages import FhirResponse
 from ehp.fhir.definitions import is_resource_type, resource_types
@@ -85,9 +85,17 @@ def _compartment(call: Call, query: list[tuple[str, str]]) -> FhirResponse:
     if owner not in compartment_types():
         raise not_found(f"{owner} has no compartment (compartments: {', '.join(compartment_types())})")
     if target == ANY_TYPE:
-        types = tuple(sorted(members(owner)))
+        # only the types the token may search: Patient/ID/* with patient/Observation.rs is a
+        # search of Observations
+        types = tuple(sorted(t for t in members(owner) if call.ctx.may(t, "s")))
+        if not types:
+            raise error(
+                403, "forbidden", f"the access token's scopes allow searching none of {owner}'s types"
+            )
     elif is_resource_type(target):
         types = (target,)
+        if not call.ctx.may(target, "s"):
+            raise error(403, "forbidden", f"the access token's scopes do not allow searching {target}")
     else:
         raise not_found(f"'{target}' is not a resource type this server knows")
     compartment = Compartment(owner, call.id)

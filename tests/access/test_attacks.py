@@ -1,0 +1,168 @@
+"""Attacks on the legal bases and the scopes, run as the attacker would (HTTP, real tokens).
+
+Each test is an attack an ordinary practitioner or citizen token could once carry out (see the
+world in ``conftest.py``: doctor A works at P's and K's polyclinic A, doctor B at polyclinic B):
+who may change who may see (``access/authority.py``) and scopes held on the types returned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.access.conftest import CONSENT_BASE, World
+
+ATTACHMENT_TYPE = {"coding": [{"system": "http://ehp.kz/fhir/CodeSystem/episode-type", "code": "attachment"}]}
+SIGNED_FORM = {"contentType": "application/pdf", "url": "https://docs.example.kz/consent/123.pdf"}
+
+
+def ids(bundle: dict[str, Any], resource_type: str) -> set[str]:
+    return {
+        entry["resource"]["id"]
+        for entry in bundle.get("entry", [])
+        if entry["resource"]["resourceType"] == resource_type
+    }
+
+
+def test_a_practitioner_cannot_give_themselves_a_role_at_another_polyclinic(world: World) -> None:
+    role = {
+        "resourceType": "PractitionerRole",
+        "active": True,
+        "practitioner": {"reference": "Practitioner/doc-B"},
+        "organization": {"reference": "Organization/org-A"},
+    }
+    with world.client("Practitioner/doc-B") as doctor:
+        answer = doctor.post("PractitionerRole", json=role)
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["resourceType"] == "OperationOutcome"
+        assert doctor.put("PractitionerRole/role-B", json=role | {"id": "role-B"}).status_code == 403
+        assert doctor.get("Patient/pat-P").status_code == 404, "still no basis for A's patients"
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [{"resource": role, "request": {"method": "POST", "url": "PractitionerRole"}}],
+        }
+        assert doctor.post("", json=bundle).status_code == 403
+        organization = {"resourceType": "Organization", "id": "org-A", "name": "Taken over"}
+        assert doctor.put("Organization/org-A", json=organization).status_code == 403
+    with world.client("Organization/org-A", "system/*.cruds") as clinic:
+        hired = role | {"practitioner": {"reference": "Practitioner/doc-new"}}
+        assert clinic.post("PractitionerRole", json=hired).status_code == 201, "its own system may"
+        elsewhere = hired | {"organization": {"reference": "Organization/org-B"}}
+        assert clinic.post("PractitionerRole", json=elsewhere).status_code == 403, "but not at another's"
+
+
+def test_a_worker_cannot_withdraw_or_forge_a_citizens_consent(world: World) -> None:
+    forged_permit = CONSENT_BASE | {
+        "patient": {"reference": "Patient/pat-P"},
+        "provision": {
+            "type": "permit",
+            "actor": [{"role": {"text": "doctor"}, "reference": {"reference": "Practitioner/doc-D"}}],
+        },
+    }
+    with world.client("Practitioner/doc-A") as doctor:
+        assert doctor.get("Consent/consent-P").status_code == 200, "doctor A has a basis for P"
+        assert doctor.delete("Consent/consent-P").status_code == 403
+        changed = doctor.get("Consent/consent-P").json() | {"status": "inactive"}
+        assert doctor.put("Consent/consent-P", json=changed).status_code == 403
+        assert doctor.post("Consent", json=forged_permit).status_code == 403, "no proxy, no document"
+        undocumented = forged_permit | {"performer": [{"reference": "Patient/pat-P"}]}
+        assert doctor.post("Consent", json=undocumented).status_code == 403
+        documented = undocumented | {"sourceAttachment": SIGNED_FORM}
+        recorded = doctor.post("Consent", json=documented)
+        assert recorded.status_code == 201, recorded.text
+        assert doctor.get("Consent/consent-P").json()["status"] == "active"
+    with world.client("Patient/pat-P", "patient/*.rs") as citizen:
+        log = citizen.get("Patient/pat-P/$access-log").json()
+    notes = [entry["resource"].get("outcomeDesc", "") for entry in log["entry"]]
+    assert "recorded as the documented proxy of Patient/pat-P" in notes
+    with world.client("Patient/pat-P", "patient/*.rs patient/Consent.cud") as citizen:
+        withdrawn = citizen.delete(f"Consent/{recorded.json()['id']}")
+        assert withdrawn.status_code in (200, 204), "the citizen withdraws what was recorded for them"
+
+
+def test_a_worker_cannot_make_a_citizen_someones_representative(world: World) -> None:
+    with world.client("Practitioner/doc-A") as doctor:
+        patient = doctor.get("Patient/pat-P").json()
+        linked = patient | {"link": [{"other": {"reference": "RelatedPerson/rel-M-K"}, "type": "seealso"}]}
+        assert doctor.put("Patient/pat-P", json=linked).status_code == 403
+        mother = {
+            "resourceType": "RelatedPerson",
+            "active": True,
+            "patient": {"reference": "Patient/pat-K"},
+            "relationship": [
+                {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "MTH"}]}
+            ],
+        }
+        assert doctor.post("RelatedPerson", json=mother).status_code == 403
+        assert doctor.put("Patient/pat-P", json=patient | {"gender": "other"}).status_code == 200, (
+            "other changes of the record stay open to a worker with a basis"
+        )
+    with world.client("Patient/pat-P", "patient/*.rs") as citizen:
+        assert citizen.get("Patient/pat-K").status_code == 404
+
+
+def test_attachments_are_the_registrys_and_attached_lists_only_the_visible(world: World) -> None:
+    with world.client("Practitioner/doc-A") as doctor:
+        episode = {
+            "resourceType": "EpisodeOfCare",
+            "status": "active",
+            "type": [ATTACHMENT_TYPE],
+            "patient": {"reference": "Patient/pat-K"},
+            "managingOrganization": {"reference": "Organization/org-B"},
+        }
+        assert doctor.post("EpisodeOfCare", json=episode).status_code == 403
+        moved = doctor.post(
+            "Patient/pat-K/$attach",
+            json={
+                "resourceType": "Parameters",
+                "parameter": [
+                    {"name": "organization", "valueReference": {"reference": "Organization/org-B"}}
+                ],
+            },
+        )
+        assert moved.status_code == 403, moved.text
+        own = doctor.get("Organization/org-A/$attached").json()
+        assert ids(own, "Patient") == {"pat-P", "pat-K"}
+    with world.client("Practitioner/doc-B") as stranger:
+        listed = stranger.get("Organization/org-A/$attached")
+        assert listed.status_code == 200
+        assert ids(listed.json(), "Patient") == set(), "no basis, nobody listed"
+        assert ids(listed.json(), "EpisodeOfCare") == set()
+    with world.client("Patient/pat-Q", "patient/*.rs") as citizen:
+        assert ids(citizen.get("Organization/org-A/$attached").json(), "Patient") == set()
+    with world.client("Patient/pat-K", "patient/*.rs") as child:
+        log = child.get("AuditEvent", params={"patient": "Patient/pat-K"}).json()
+    assert any(
+        entry["resource"]["subtype"][0]["code"] == "operation:attached"
+        and entry["resource"]["agent"][0]["who"]["reference"] == "Practitioner/doc-A"
+        for entry in log["entry"]
+    ), "the listing is in the access log of everyone it disclosed"
+
+
+def types_in(bundle: dict[str, Any]) -> set[str]:
+    return {entry["resource"]["resourceType"] for entry in bundle.get("entry", [])}
+
+
+def test_scopes_hold_for_the_types_returned_not_the_routes(world: World) -> None:
+    origin = world.server.base.removesuffix("/fhir")
+    with world.client("Patient/pat-P", "patient/Patient.rs") as citizen:
+        assert citizen.get("Patient/pat-P").status_code == 200
+        assert citizen.get("Patient/pat-P/Observation").status_code == 403
+        everything = citizen.get("Patient/pat-P/*")
+        assert everything.status_code == 200, everything.text
+        assert types_in(everything.json()) <= {"Patient"}, "no Observations, Consents or episodes"
+        record = citizen.get("Patient/pat-P/$everything")
+        assert record.status_code == 200, record.text
+        assert types_in(record.json()) == {"Patient"}
+        included = citizen.get("Patient", params={"_id": "pat-P", "_revinclude": "Observation:subject"})
+        assert included.status_code == 403, included.text
+        assert "Observation" in included.json()["issue"][0]["diagnostics"]
+        page = citizen.get(f"{origin}/passport/pat-P")
+        assert page.status_code == 200, "the passport page narrows to the types the scopes allow"
+    with world.client("Patient/pat-P", "patient/Patient.rs patient/Observation.rs") as citizen:
+        record = citizen.get("Patient/pat-P/$everything").json()
+        assert types_in(record) == {"Patient", "Observation"}
+        assert citizen.get("Patient/pat-P/Observation").status_code == 200
+        assert types_in(citizen.get("Patient/pat-P/*").json()) == {"Observation"}
+    with world.client("Patient/pat-P", "patient/Observation.rs") as citizen:
+        assert citizen.get(f"{origin}/passport/pat-P").status_code == 403
