@@ -166,3 +166,70 @@ def test_scopes_hold_for_the_types_returned_not_the_routes(world: World) -> None
         assert types_in(citizen.get("Patient/pat-P/*").json()) == {"Observation"}
     with world.client("Patient/pat-P", "patient/Observation.rs") as citizen:
         assert citizen.get(f"{origin}/passport/pat-P").status_code == 403
+
+
+MRN = "urn:oid:1.2.398.7.1.9"
+"""A polyclinic's record number system (not the IIN: the registry's own rules stay out of it)."""
+
+
+def test_inner_searches_see_only_what_the_caller_may(world: World) -> None:
+    with world.client("admin", "system/*.cruds") as admin:
+        patient = admin.get("Patient/pat-P").json()
+        numbered = patient | {"identifier": [{"system": MRN, "value": "P-1"}]}
+        assert admin.put("Patient/pat-P", json=numbered).status_code == 200
+    with world.client("Practitioner/doc-B") as stranger:
+        # If-None-Exist once returned the matching person's record to anyone
+        created = stranger.post(
+            "Patient",
+            json={"resourceType": "Patient", "identifier": [{"system": MRN, "value": "P-1"}]},
+            headers={"If-None-Exist": f"identifier={MRN}|P-1"},
+        )
+        assert created.status_code == 201, created.text
+        assert created.json()["id"] != "pat-P"
+        # _has from a public type once told anyone where a person was attached
+        where = stranger.get(
+            "Organization", params={"_has:EpisodeOfCare:organization:patient": "Patient/pat-P"}
+        )
+        nowhere = stranger.get(
+            "Organization", params={"_has:EpisodeOfCare:organization:patient": "Patient/none"}
+        )
+        assert where.status_code == nowhere.status_code == 200
+        assert where.json()["total"] == nowhere.json()["total"] == 0
+        # a conditional reference resolves only to what the caller may see
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {
+                    "resource": {
+                        "resourceType": "Observation",
+                        "status": "final",
+                        "code": {"text": "probe"},
+                        "subject": {"reference": ""},
+                    },
+                    "request": {"method": "POST", "url": "Observation"},
+                }
+            ],
+        }
+        answers = []
+        for value in ("P-1", "no-such-number"):
+            entry = bundle["entry"][0]  # type: ignore[index]
+            entry["resource"]["subject"]["reference"] = f"Patient?identifier={MRN}|{value}"
+            answer = stranger.post("", json=bundle)
+            answers.append((answer.status_code, answer.json()["issue"][0]["code"]))
+        assert answers[0] == answers[1] == (412, "not-found"), answers
+    with world.client("Practitioner/doc-A") as doctor:
+        # P's deny closes the PSY-labelled record: it must not count through _has either
+        labelled = doctor.get(
+            "Patient",
+            params={
+                "_has:Observation:subject:_security": "http://terminology.hl7.org/CodeSystem/v3-ActCode|PSY"
+            },
+        )
+        assert labelled.status_code == 200, labelled.text
+        assert labelled.json()["total"] == 0
+        unlabelled = doctor.get("Patient", params={"_has:Observation:subject:_id": "obs-P"})
+        assert {e["resource"]["id"] for e in unlabelled.json()["entry"]} == {"pat-P"}
+        assert doctor.get("Observation", params={"subject.identifier": f"{MRN}|P-1"}).json()["total"] == 1
+    with world.client("Practitioner/doc-B") as stranger:
+        assert stranger.get("Observation", params={"subject.identifier": f"{MRN}|P-1"}).json()["total"] == 0

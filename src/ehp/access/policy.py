@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, exists, false, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.selectable import NamedFromClause
 
 from ehp.access.audit_queue import AuditQueue
 from ehp.access.events import audit_records
@@ -224,6 +225,10 @@ class Access:
             restricted=self.grant.restricted,
             hidden=self.grant.hidden,
         )
+
+    def inner_filter(self, alias: NamedFromClause, resource_type: str) -> ColumnElement[bool] | None:
+        """The condition on a nested search's rows (chains, ``_has``, conditional criteria)."""
+        return self.visible(alias.c.rid, alias.c.resource_type, alias.c.id, (resource_type,))
 
     def history_filter(self) -> ColumnElement[bool] | None:
         """The condition on ``resource_versions`` of type and system history.

@@ -17,7 +17,7 @@ rows; a type without the parameter does not match it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
@@ -99,6 +99,9 @@ class Criteria:
         return column == types[0] if len(types) == 1 else column.in_(types)
 
 
+InnerFilter = Callable[[NamedFromClause, str], ColumnElement[bool] | None]
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
     """What criteria are resolved against: the parameter numbers, and this server's base URL
@@ -106,6 +109,10 @@ class Scope:
 
     params: SearchParamRegistry
     base: str | None = None
+    inner_visible: InnerFilter | None = None
+    """The caller's access condition on a nested search's rows (an alias of ``resources`` and the
+    type it holds): chains and ``_has`` then see only what the caller may see, so a record a
+    citizen's deny hides cannot be counted through them."""
 
 
 def parse_criteria(query: Sequence[tuple[str, str]]) -> list[Criterion]:
@@ -114,17 +121,29 @@ def parse_criteria(query: Sequence[tuple[str, str]]) -> list[Criterion]:
 
 
 def find_ids(
-    runner: QueryRunner, resource_type: str, query: Sequence[tuple[str, str]], limit: int
+    runner: QueryRunner,
+    resource_type: str,
+    query: Sequence[tuple[str, str]],
+    limit: int,
+    visible: InnerFilter | None = None,
 ) -> list[str]:
-    """Ids of current (not deleted) resources matching the criteria, at most ``limit``.
+    """Ids of current (not deleted) resources matching the criteria, at most ``limit``; with
+    ``visible``, only those the caller may see, nested criteria included.
 
     Raises :class:`SearchError` for unknown parameters: a conditional interaction must never
     act on a wider set than its criteria say.
     """
-    criteria = criteria_clause(Scope(runner.params), (resource_type,), parse_criteria(query), strict=True)
+    scope = Scope(runner.params, inner_visible=visible)
+    criteria = criteria_clause(scope, (resource_type,), parse_criteria(query), strict=True)
+    own = visible(resources, resource_type) if visible is not None else None
     statement = (
         select(resources.c.id)
-        .where(criteria.of_types((resource_type,)), resources.c.deleted == false(), criteria.where)
+        .where(
+            criteria.of_types((resource_type,)),
+            resources.c.deleted == false(),
+            criteria.where,
+            *([own] if own is not None else []),
+        )
         .order_by(resources.c.rid)
         .limit(limit)
     )
@@ -322,7 +341,10 @@ def _chain(
         except UnknownParameter:
             continue
         ids = select(alias.c.id).where(
-            alias.c.resource_type == target_type, alias.c.deleted == false(), inner
+            alias.c.resource_type == target_type,
+            alias.c.deleted == false(),
+            inner,
+            *_inner(scope, alias, target_type),
         )
         branches.append(
             select(table.c.rid).where(
@@ -333,6 +355,11 @@ def _chain(
         raise UnknownParameter(name)
     # One branch per target type, united: each can become a semi-join (an OR of sub-selects cannot).
     return root.c.rid.in_(branches[0] if len(branches) == 1 else union_all(*branches))
+
+
+def _inner(scope: Scope, alias: NamedFromClause, resource_type: str) -> list[ColumnElement[bool]]:
+    condition = scope.inner_visible(alias, resource_type) if scope.inner_visible is not None else None
+    return [condition] if condition is not None else []
 
 
 def _reverse_chain(
@@ -351,7 +378,10 @@ def _reverse_chain(
     alias = resources.alias()
     inner = clause(scope, (source_type,), rest, value, alias)
     sources = select(alias.c.rid).where(
-        alias.c.resource_type == source_type, alias.c.deleted == false(), inner
+        alias.c.resource_type == source_type,
+        alias.c.deleted == false(),
+        inner,
+        *_inner(scope, alias, source_type),
     )
     table = idx_reference
     targets = select(table.c.target_id).where(

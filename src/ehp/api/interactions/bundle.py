@@ -23,7 +23,7 @@ from ehp.api.routing import shape_of
 from ehp.fhir.issues import Issue
 from ehp.fhir.validation import validate_resource
 from ehp.search.extract import extract_index
-from ehp.search.query import find_ids
+from ehp.search.query import InnerFilter, find_ids
 from ehp.store.clock import now_micros, to_instant
 from ehp.store.errors import ConcurrentWrite, VersionConflict
 from ehp.store.writes import WriteTransaction
@@ -179,10 +179,12 @@ def _run_transaction(
     call: Call, tx: WriteTransaction, entries: list[Entry], links: dict[str, str] | None
 ) -> None:
     if links is None:
-        links = _assign_targets(tx, entries)
+        # the conditions see only what the caller may see: a match it may not see is no match
+        visible = call.access.inner_filter if call.access is not None else None
+        links = _assign_targets(tx, entries, visible)
         for entry in entries:
             if entry.resource is not None and entry.request.method in ("POST", "PUT"):
-                _rewrite_references(tx, entry, links)
+                _rewrite_references(tx, entry, links, visible)
     # One query for the current versions of every resource the entries change, not one each.
     tx.preload([e.target for e in entries if e.target is not None and e.request.assigned_id is None])
     for entry in sorted(entries, key=lambda e: TRANSACTION_ORDER[e.request.method]):
@@ -193,7 +195,9 @@ def _run_transaction(
         entry.response = response
 
 
-def _assign_targets(tx: WriteTransaction | None, entries: list[Entry]) -> dict[str, str]:
+def _assign_targets(
+    tx: WriteTransaction | None, entries: list[Entry], visible: InnerFilter | None = None
+) -> dict[str, str]:
     """Give each written resource its Type/id and map every fullUrl to it."""
     links: dict[str, str] = {}
     targets: dict[tuple[str, str], int] = {}
@@ -205,12 +209,12 @@ def _assign_targets(tx: WriteTransaction | None, entries: list[Entry]) -> dict[s
         if resource_type is None:
             continue
         if request.method == "POST" and shape == "type":
-            resource_id = _existing_match(tx, entry, resource_type, request.header("if-none-exist"))
+            resource_id = _existing_match(tx, entry, resource_type, request.header("if-none-exist"), visible)
             if resource_id is None:
                 resource_id = str(uuid4())
                 request.assigned_id = resource_id
         elif shape == "type" and request.query:
-            found = find_ids(_inside(tx), resource_type, request.query, limit=2)
+            found = find_ids(_inside(tx), resource_type, request.query, limit=2, visible=visible)
             resource_id = found[0] if len(found) == 1 else None
             if resource_id is None and not found:
                 body_id = (entry.resource or {}).get("id")
@@ -232,11 +236,16 @@ def _assign_targets(tx: WriteTransaction | None, entries: list[Entry]) -> dict[s
 
 
 def _existing_match(
-    tx: WriteTransaction | None, entry: Entry, resource_type: str, condition: str | None
+    tx: WriteTransaction | None,
+    entry: Entry,
+    resource_type: str,
+    condition: str | None,
+    visible: InnerFilter | None,
 ) -> str | None:
     if condition is None:
         return None
-    found = find_ids(_inside(tx), resource_type, if_none_exist_criteria(condition), limit=2)
+    criteria = if_none_exist_criteria(condition)
+    found = find_ids(_inside(tx), resource_type, criteria, limit=2, visible=visible)
     if len(found) > 1:
         raise _in_entry(
             error(412, "multiple-matches", "the If-None-Exist criteria match more than one resource"), entry
@@ -244,19 +253,24 @@ def _existing_match(
     return found[0] if found else None
 
 
-def _rewrite_references(tx: WriteTransaction | None, entry: Entry, links: dict[str, str]) -> None:
+def _rewrite_references(
+    tx: WriteTransaction | None, entry: Entry, links: dict[str, str], visible: InnerFilter | None = None
+) -> None:
     """Replace references to other entries' fullUrls, and conditional references, with Type/id."""
     for holder in entry.reference_holders():
         reference = holder["reference"]
         if reference in links:
             holder["reference"] = links[reference]
         elif _is_conditional_reference(reference):
-            holder["reference"] = _resolve_conditional(tx, entry, reference)
+            holder["reference"] = _resolve_conditional(tx, entry, reference, visible)
 
 
-def _resolve_conditional(tx: WriteTransaction | None, entry: Entry, reference: str) -> str:
+def _resolve_conditional(
+    tx: WriteTransaction | None, entry: Entry, reference: str, visible: InnerFilter | None
+) -> str:
     resource_type, _, query = reference.partition("?")
-    found = find_ids(_inside(tx), resource_type, parse_qsl(query, keep_blank_values=True), limit=2)
+    criteria = parse_qsl(query, keep_blank_values=True)
+    found = find_ids(_inside(tx), resource_type, criteria, limit=2, visible=visible)
     if len(found) != 1:
         how = "no resource" if not found else "more than one resource"
         raise _in_entry(

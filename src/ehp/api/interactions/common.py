@@ -84,11 +84,13 @@ def check_version(call: Call, current: StoredVersion | None) -> None:
 
 
 def conditional_matches(call: Call, resource_type: str, query: list[tuple[str, str]], what: str) -> list[str]:
-    """Ids of the resources a conditional interaction's criteria select."""
+    """Ids of the resources a conditional interaction's criteria select, of those the caller may
+    see: a match the caller may not see is no match, so the answer tells nothing about it."""
     criteria = [(name, value) for name, value in query if name not in ("_format", "_pretty")]
     if not criteria:
         raise bad_request(f"a conditional {what} needs search criteria")
-    return find_ids(call.store_reader, resource_type, criteria, limit=2)
+    visible = call.access.inner_filter if call.access is not None else None
+    return find_ids(call.store_reader, resource_type, criteria, limit=2, visible=visible)
 
 
 def if_none_exist_criteria(header: str) -> list[tuple[str, str]]:

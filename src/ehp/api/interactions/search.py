@@ -113,7 +113,7 @@ def _search(
     link_parameters: Sequence[tuple[str, str]] = (),
 ) -> FhirResponse:
     reader = call.store_reader
-    scope = Scope(reader.params, call.base)
+    scope = Scope(reader.params, call.base, call.access.inner_filter if call.access else None)
     shape = parse_shape(query)
     strict = call.request.prefer_handling == "strict"
     count = 0 if shape.summary == "count" else _page_size(call, query)
