@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.access.conftest import CONSENT_BASE, World
+from tests.access.conftest import CONSENT_BASE, World, observation
 
 ATTACHMENT_TYPE = {"coding": [{"system": "http://ehp.kz/fhir/CodeSystem/episode-type", "code": "attachment"}]}
 SIGNED_FORM = {"contentType": "application/pdf", "url": "https://docs.example.kz/consent/123.pdf"}
@@ -233,3 +233,62 @@ def test_inner_searches_see_only_what_the_caller_may(world: World) -> None:
         assert doctor.get("Observation", params={"subject.identifier": f"{MRN}|P-1"}).json()["total"] == 1
     with world.client("Practitioner/doc-B") as stranger:
         assert stranger.get("Observation", params={"subject.identifier": f"{MRN}|P-1"}).json()["total"] == 0
+
+
+def test_history_shows_each_version_only_to_who_may_see_it_and_is_audited(world: World) -> None:
+    moved = observation("obs-moved", "Q")
+    with world.client("admin", "system/*.cruds") as admin:
+        assert admin.put("Observation/obs-moved", json=moved).status_code == 201
+        moved["subject"] = {"reference": "Patient/pat-P"}
+        assert admin.put("Observation/obs-moved", json=moved).status_code == 200
+    with world.client("Practitioner/doc-A") as doctor:
+        for path in ("Observation/obs-moved/_history", "Observation/_history", "_history"):
+            answer = doctor.get(path, params={"_count": "1000"})
+            assert answer.status_code == 200, (path, answer.text)
+            shown = [
+                (
+                    e["resource"]["id"],
+                    e["resource"]["meta"]["versionId"],
+                    e["resource"]["subject"]["reference"],
+                )
+                for e in answer.json()["entry"]
+                if "resource" in e and e["resource"]["id"] == "obs-moved"
+            ]
+            assert shown == [("obs-moved", "2", "Patient/pat-P")], (path, shown)
+    with world.client("Patient/pat-P", "patient/*.rs") as citizen:
+        log = citizen.get("AuditEvent", params={"patient": "Patient/pat-P", "_count": "1000"}).json()
+    seen = {
+        (e["resource"]["subtype"][0]["code"], e["resource"]["agent"][0]["who"].get("reference"))
+        for e in log["entry"]
+    }
+    assert {("history-type", "Practitioner/doc-A"), ("history-system", "Practitioner/doc-A")} <= seen
+    with world.client("Patient/pat-Q", "patient/*.rs") as other:
+        log = other.get("AuditEvent", params={"patient": "Patient/pat-Q", "_count": "1000"}).json()
+    assert not any(
+        e["resource"]["agent"][0]["who"].get("reference") == "Practitioner/doc-A"
+        and e["resource"]["subtype"][0]["code"].startswith("history")
+        for e in log["entry"]
+    ), "Q's old version was not shown to doctor A, so it is not in Q's log"
+
+
+def test_what_points_at_a_patient_outside_the_compartment_is_theirs_too(world: World) -> None:
+    task = {
+        "resourceType": "Task",
+        "id": "task-P",
+        "status": "requested",
+        "intent": "order",
+        "for": {"reference": "Patient/pat-P"},
+        "description": "psychiatric follow-up",
+    }
+    device = {"resourceType": "Device", "id": "device-P", "patient": {"reference": "Patient/pat-P"}}
+    with world.client("admin", "system/*.cruds") as admin:
+        assert admin.put("Task/task-P", json=task).status_code == 201
+        assert admin.put("Device/device-P", json=device).status_code == 201
+    with world.client("Practitioner/doc-B") as stranger:
+        for path in ("Task/task-P", "Device/device-P"):
+            assert stranger.get(path).status_code == 404, path
+        assert stranger.get("Task", params={"_id": "task-P"}).json()["total"] == 0
+        assert stranger.get("Device").json()["total"] == 0
+    with world.client("Practitioner/doc-A") as doctor:
+        assert doctor.get("Task/task-P").status_code == 200
+        assert doctor.get("Device", params={"_id": "device-P"}).json()["total"] == 1

@@ -184,3 +184,15 @@ def test_token_command_refuses_bad_subjects(tmp_path: Path) -> None:
     completed = subprocess.run([*command, "--subject", "Nobody"], capture_output=True, text=True, check=False)
     assert completed.returncode != 0
     assert "subject" in completed.stderr
+
+
+def test_the_capability_statement_declares_smart_with_its_oauth_uris(secured: BenchServer) -> None:
+    security = get(secured, "metadata", None).json()["rest"][0]["security"]
+    assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+    [uris] = [e for e in security["extension"] if e["url"].endswith("/oauth-uris")]
+    declared = {e["url"]: e["valueUri"] for e in uris["extension"]}
+    discovered = httpx.get(f"{secured.base}/.well-known/smart-configuration").json()
+    assert declared == {
+        "token": discovered["token_endpoint"],
+        "authorize": discovered["authorization_endpoint"],
+    }

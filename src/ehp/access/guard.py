@@ -292,11 +292,6 @@ def _after(call: Call, access: Access, route: Route, response: FhirResponse) -> 
         if after is None and before is not None:
             access.touched.update(patients_of(before))
     if route.session != "write" or stored is None or stored.content is None:
-        if route.shape in ("type-history", "system-history") and response.resource is not None:
-            for entry in response.resource.get("entry", []):
-                resource = entry.get("resource")
-                if isinstance(resource, dict):
-                    access.touched.update(patients_of(resource))
         return
     resource = loads(stored.content)
     patients = patients_of(resource)

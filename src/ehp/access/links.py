@@ -1,10 +1,13 @@
-"""Which patients a resource belongs to: the Patient CompartmentDefinition, on content and in SQL.
+"""Which patients a resource belongs to, on content and in SQL.
 
 A resource belongs to the patients its Patient-compartment parameters refer to (an Observation's
-``subject``/``performer``, a Consent's ``patient``...); a Patient belongs to itself. Resources of
-types outside the Patient compartment (Organization, Practitioner, Location...) belong to nobody:
-they are the public directory. Content is read with the search engine's compiled extractors, so a
-read and a search agree on what belongs to whom.
+``subject``/``performer``, a Consent's ``patient``...), and a resource of a type outside the
+compartment to the patients any of its reference parameters that can point to a Patient refers
+to (a Task's ``for``/``patient``, a Group's ``member``, an Account's ``subject``...): every
+resource that references a patient is part of that patient's record. A Patient belongs to
+itself. Resources with no such parameter (Organization, Practitioner, Location...) belong to
+nobody: they are the public directory. Content is read with the search engine's compiled
+extractors, so a read and a search agree on what belongs to whom.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ehp.access.schema import access_grants
+from ehp.fhir.definitions import resource_types
 from ehp.search.compartments import OWNER, members
 from ehp.search.compiled import compiled_for
 from ehp.search.extract import IndexRows, add_values
@@ -43,20 +47,37 @@ PATIENT = "Patient"
 
 
 @cache
+def patient_parameters() -> dict[str, tuple[str, ...]]:
+    """Per resource type, the reference parameters that tie it to a patient: its Patient
+    compartment parameters, or, outside the compartment, every reference parameter that can
+    target a Patient."""
+    compartment = members(PATIENT)
+    found: dict[str, tuple[str, ...]] = {}
+    for resource_type in resource_types():
+        if resource_type == PATIENT:
+            continue
+        definitions = parameters_for(resource_type)
+        if resource_type in compartment:
+            codes = [c for c in compartment[resource_type] if c != OWNER]
+        else:
+            codes = [c for c, d in definitions.items() if d.type == "reference" and PATIENT in d.target]
+        kept = tuple(
+            sorted(c for c in codes if (d := definitions.get(c)) is not None and d.type == "reference")
+        )
+        if kept:
+            found[resource_type] = kept
+    return found
+
+
+@cache
 def member_types() -> frozenset[str]:
-    """Resource types that hold a patient's data (members of the Patient compartment)."""
-    return frozenset(members(PATIENT)) | {PATIENT}
+    """Resource types that hold a patient's data."""
+    return frozenset(patient_parameters()) | {PATIENT}
 
 
 @cache
 def _extractors(resource_type: str) -> tuple[tuple[str, Extractor], ...]:
-    codes = {
-        code
-        for code in members(PATIENT).get(resource_type, [])
-        if code != OWNER
-        and (definition := parameters_for(resource_type).get(code)) is not None
-        and definition.type == "reference"
-    }
+    codes = set(patient_parameters().get(resource_type, ()))
     return tuple(
         (entry.parameter.code, entry.extract)
         for entry in compiled_for(resource_type)
@@ -85,14 +106,12 @@ def compartment_pids(params: SearchParamRegistry, types: Collection[str] | None 
 @lru_cache(maxsize=256)
 def _compartment_pids(params: SearchParamRegistry, types: frozenset[str] | None) -> tuple[int, ...]:
     pids = []
-    for resource_type, codes in members(PATIENT).items():
+    for resource_type, codes in patient_parameters().items():
         if types is not None and resource_type not in types:
             continue
-        definitions = parameters_for(resource_type)
         for code in codes:
-            definition = definitions.get(code)
             pid = params.find(resource_type, code)
-            if pid is not None and definition is not None and definition.type == "reference":
+            if pid is not None:
                 pids.append(pid)
     return tuple(sorted(pids))
 

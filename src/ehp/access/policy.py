@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from psycopg.errors import UniqueViolation
 from sqlalchemy import ColumnElement, and_, delete, exists, false, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.selectable import NamedFromClause
@@ -34,6 +35,7 @@ from ehp.store.clock import now_micros
 from ehp.store.database import writer
 from ehp.store.schema import resource_versions, resources
 from ehp.store.store import Store
+from ehp.store.versions import StoredVersion
 
 log = logging.getLogger(__name__)
 ACCESS_TYPES = frozenset(
@@ -76,6 +78,7 @@ class AccessPolicy:
         self.audit = audit
         self.settings = settings
         self._lock = threading.Lock()
+        self._publishing = threading.Lock()
         self._cache: dict[tuple[str, frozenset[str]], tuple[float, int, Grant]] = {}
         self._generation = 0
         self.clauses: dict[tuple[str, tuple[str, ...] | None], tuple[Grant, ColumnElement[bool] | None]] = {}
@@ -99,7 +102,15 @@ class AccessPolicy:
         return grant
 
     def _publish(self, grant: Grant) -> None:
-        """Store the caller's allowed patients for the search filter, when they changed."""
+        """Store the caller's allowed patients for the search filter, when they changed.
+
+        Threads of this process publish one at a time (two first requests of one caller would
+        otherwise both insert its rows); another process doing the same at once is told by the
+        primary key, and its rows are as good as ours."""
+        with self._publishing:
+            self._publish_now(grant)
+
+    def _publish_now(self, grant: Grant) -> None:
         allowed = sorted(grant.patients | set(grant.restricted))
         digest = hashlib.sha256("\n".join(allowed).encode()).hexdigest()
         subject = grant.subject
@@ -119,7 +130,7 @@ class AccessPolicy:
                     connection, access_grants, ("subject", "patient"), [(subject, p) for p in allowed]
                 )
                 connection.execute(access_grant_digests.insert().values(subject=subject, digest=digest))
-        except IntegrityError:
+        except (IntegrityError, UniqueViolation):  # the latter from COPY on the driver connection
             log.info("another process published the grant of %s at the same time", subject)
 
     def rid(self, resource_type: str, resource_id: str) -> int | None:
@@ -139,6 +150,11 @@ class AccessPolicy:
 
     def access(self, ctx: RequestContext) -> Access:
         return Access(self, ctx, self.grant(ctx))
+
+    def recorded_here(self) -> bool:
+        """:meth:`recorded` for a worker thread: it may commit the batch itself (see
+        :meth:`AuditQueue.wait`)."""
+        return self.audit.wait(self.audit.handed, self.settings.audit_wait_seconds)
 
     async def recorded(self) -> bool:
         """Wait until every audit record handed in so far is stored, so a response that discloses
@@ -242,6 +258,28 @@ class Access:
         visible = self.visible(versions.c.rid, versions.c.resource_type, versions.c.id)
         alive = exists().where(resources.c.rid == versions.c.rid, resources.c.deleted == false())
         return and_(alive, visible) if visible is not None else alive
+
+    def disclosed_versions(self, versions: Sequence[StoredVersion]) -> list[StoredVersion]:
+        """The versions of a history page the caller may see, each judged by its own content (an
+        earlier version may have been another patient's); their patients are noted for the audit.
+        A deletion discloses nothing but that it happened and is kept."""
+        if self.grant.everything:
+            for version in versions:
+                if version.content is not None:
+                    self.touched.update(content_patients(version.content))
+            return list(versions)
+        kept = []
+        for version in versions:
+            patients = content_patients(version.content) if version.content is not None else frozenset()
+            if not self.grant.may_see(patients, version.resource_type):
+                continue
+            if patients and self.grant.hidden:
+                rid = self.policy.rid(version.resource_type, version.id)
+                if rid in self.grant.hidden:
+                    continue
+            self.touched.update(patients)
+            kept.append(version)
+        return kept
 
     def returned(self, rows: Sequence[Row]) -> None:
         """Note the patients whose data a search page holds (for the audit)."""

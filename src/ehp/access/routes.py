@@ -8,6 +8,13 @@ from ehp.api.routing import Route
 
 def access_routes() -> list[Route]:
     return [
-        Route("GET", "instance-op", access_log, "read", operation="access-log"),
-        Route("GET", "instance-op", break_glass_review, "read", operation="break-glass-review"),
+        Route("GET", "instance-op", access_log, "read", operation="access-log", types=("Patient",)),
+        Route(
+            "GET",
+            "instance-op",
+            break_glass_review,
+            "read",
+            operation="break-glass-review",
+            types=("Organization",),
+        ),
     ]

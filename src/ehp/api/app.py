@@ -19,6 +19,7 @@ from ehp.access.policy import AccessPolicy, AccessSettings
 from ehp.api.errors import FhirError, audit_unavailable, error
 from ehp.api.messages import FhirRequest, FhirResponse
 from ehp.api.negotiation import FHIR_JSON, check_content_type, check_format
+from ehp.api.routing import Match
 from ehp.api.service import FhirService, Settings, error_response
 from ehp.context import RequestContext, development_context
 from ehp.fhir.definitions import resource_types
@@ -73,16 +74,23 @@ class FhirApp:
         except FhirError as failure:
             return self._http(error_response(failure), request)
         base = f"{request.url.scheme}://{request.url.netloc}/fhir"
-        if match.route.inline:
+        if self.service.access is None and match.route.inline:
             response = self.service.run(ctx, fhir_request, base, match)
         else:
-            response = await run_in_threadpool(self.service.run, ctx, fhir_request, base, match)
-        access = self.service.access
-        if access is not None and match.route.shape != "metadata" and not await access.recorded():
-            response = error_response(audit_unavailable())
+            response = await run_in_threadpool(self._run, ctx, fhir_request, base, match)
         answer = self._http(response, request)
         answer.headers[REQUEST_ID_HEADER] = ctx.request_id
         return answer
+
+    def _run(self, ctx: RequestContext, request: FhirRequest, base: str, match: Match) -> FhirResponse:
+        """Run the request in a worker thread; with authentication on, it answers only once its
+        audit records are committed (this thread may lead that commit). A read by id runs here
+        too then, not on the event loop, so that it never waits for another thread's commit."""
+        response = self.service.run(ctx, request, base, match)
+        access = self.service.access
+        if access is not None and match.route.shape != "metadata" and not access.recorded_here():
+            return error_response(audit_unavailable())
+        return response
 
     def _context(self, request: Request, path: str) -> RequestContext:
         client = request.client.host if request.client else None

@@ -8,6 +8,8 @@ from ehp.api.routing import Route
 
 def passport_routes() -> list[Route]:
     return [
-        Route("GET", "instance-op", everything.everything, "read", operation="everything"),
-        Route("GET", "instance-op", summary.summary, "read", operation="summary"),
+        Route(
+            "GET", "instance-op", everything.everything, "read", operation="everything", types=("Patient",)
+        ),
+        Route("GET", "instance-op", summary.summary, "read", operation="summary", types=("Patient",)),
     ]

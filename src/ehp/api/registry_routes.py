@@ -5,15 +5,22 @@ from __future__ import annotations
 from ehp.api.interactions import attachment, coverage, duplicates, match, merge
 from ehp.api.routing import Route
 
+PATIENT = ("Patient",)
+ORGANIZATION = ("Organization",)
+
 
 def registry_routes() -> list[Route]:
     return [
-        Route("POST", "type-op", match.match, "read", operation="match"),
-        Route("POST", "type-op", merge.merge, "write", operation="merge"),
-        Route("POST", "instance-op", attachment.attach, "write", operation="attach"),
-        Route("POST", "instance-op", attachment.detach, "write", operation="detach"),
-        Route("GET", "instance-op", attachment.attached, "read", operation="attached"),
+        Route("POST", "type-op", match.match, "read", operation="match", types=PATIENT),
+        Route("POST", "type-op", merge.merge, "write", operation="merge", types=PATIENT),
+        Route("POST", "instance-op", attachment.attach, "write", operation="attach", types=PATIENT),
+        Route("POST", "instance-op", attachment.detach, "write", operation="detach", types=PATIENT),
+        Route("GET", "instance-op", attachment.attached, "read", operation="attached", types=ORGANIZATION),
         Route("GET", "system-op", coverage.coverage_system, "read", operation="coverage"),
-        Route("GET", "instance-op", coverage.coverage_instance, "read", operation="coverage"),
-        Route("GET", "instance-op", duplicates.duplicates, "read", operation="duplicates"),
+        Route(
+            "GET", "instance-op", coverage.coverage_instance, "read", operation="coverage", types=ORGANIZATION
+        ),
+        Route(
+            "GET", "instance-op", duplicates.duplicates, "read", operation="duplicates", types=ORGANIZATION
+        ),
     ]

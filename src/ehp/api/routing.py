@@ -47,6 +47,9 @@ class Route:
     handler: Handler
     session: Session
     operation: str | None = None
+    types: tuple[str, ...] | None = None
+    """The resource types a type- or instance-level operation serves (``None``: every type); its
+    definition is :func:`ehp.api.operations.definition_url` of ``operation``."""
     inline: bool = False
     """Short and bounded (a primary-key read): run on the event loop, not in a worker thread.
 
@@ -120,6 +123,9 @@ class Router:
                 route = None
         if route is None:
             raise self._not_allowed(request, shape, operation)
+        if route.types is not None and resource_type not in route.types:
+            served = " or ".join(route.types)
+            raise not_found(f"${operation} is an operation on {served}, not on {resource_type}")
         return Match(route, resource_type, resource_id, version_id)
 
     def _not_allowed(self, request: FhirRequest, shape: Shape, operation: str | None) -> FhirError:

@@ -8,11 +8,13 @@ from typing import Any
 from ehp import __version__
 from ehp.api.call import Call
 from ehp.api.messages import FhirResponse
+from ehp.api.operations import definition_url
 from ehp.fhir.definitions import resource_types
 from ehp.fhir.jsonio import dumps
 from ehp.search.compartments import compartment_types, compartment_url
 from ehp.search.criteria import MODIFIERS
 from ehp.search.parameters import SearchParameter, overlay_generation, parameters_for
+from ehp.store.clock import now_micros, to_instant
 
 INSTANCE_INTERACTIONS = {
     ("GET", "instance"): "read",
@@ -29,12 +31,10 @@ SEARCH_TYPES = frozenset(MODIFIERS) - {"words"}
 WORDS = frozenset({"_text", "_content"})
 STORE_COLUMNS = {"_id": "token", "_lastUpdated": "date"}
 SYSTEM_PARAMETERS = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source", "_content", "_type")
-OPERATION_DEFINITIONS = {
-    "reindex": "http://ehp.kz/fhir/OperationDefinition/reindex",
-    "everything": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
-    "summary": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary",
-}
-"""Operations defined elsewhere than the official ``Resource-{name}`` definitions."""
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+LEVELS = ("system-op", "type-op", "instance-op")
+RouteKey = tuple[str, str, str | None, tuple[str, ...] | None]
 REINDEX_DOCUMENTATION = (
     "$reindex (POST [base]/$reindex or [base]/[type]/$reindex) puts the active custom SearchParameter "
     "resources into effect in a background job: 202 with Content-Location [base]/$reindex?job=ID, whose "
@@ -81,22 +81,66 @@ def _revincludes(generation: int) -> dict[str, list[str]]:
 
 
 def capabilities(call: Call) -> FhirResponse:
-    statement = _statement(call.base, call.service.settings.role, _route_keys(call), overlay_generation())
+    secured = call.service.access is not None
+    keys = _route_keys(call)
+    statement = _statement(call.base, call.service.settings.role, keys, overlay_generation(), secured)
     return FhirResponse(200, body=statement)
 
 
-def _route_keys(call: Call) -> tuple[tuple[str, str, str | None], ...]:
-    return tuple(sorted((r.method, r.shape, r.operation) for r in call.service.router.routes))
+def _route_keys(call: Call) -> tuple[RouteKey, ...]:
+    return tuple(
+        sorted(
+            ((r.method, r.shape, r.operation, r.types) for r in call.service.router.routes),
+            key=lambda key: (key[0], key[1], key[2] or "", key[3] or ()),
+        )
+    )
+
+
+def _operations(routes: tuple[RouteKey, ...], resource_type: str | None) -> list[dict[str, str]]:
+    """The operations served on ``resource_type`` (type or instance level; ``None``: the system)."""
+    names = {
+        operation
+        for _, shape, operation, types in routes
+        if operation is not None
+        and shape in LEVELS
+        and (
+            shape == "system-op"
+            if resource_type is None
+            else shape != "system-op" and (types is None or resource_type in types)
+        )
+    }
+    return [{"name": name, "definition": definition_url(name)} for name in sorted(names)]
+
+
+def _security(base: str) -> dict[str, Any]:
+    """SMART on FHIR, with the OAuth endpoints (the SMART App Launch ``oauth-uris`` extension)."""
+    origin = base.removesuffix("/fhir")
+    return {
+        "cors": False,
+        "service": [
+            {"coding": [{"system": SECURITY_SERVICE, "code": "SMART-on-FHIR"}], "text": "SMART on FHIR"}
+        ],
+        "description": "OAuth 2.0 bearer tokens (SMART App Launch and Backend Services); discovery at "
+        f"{origin}/.well-known/smart-configuration",
+        "extension": [
+            {
+                "url": OAUTH_URIS,
+                "extension": [
+                    {"url": "token", "valueUri": f"{origin}/auth/token"},
+                    {"url": "authorize", "valueUri": f"{origin}/auth/authorize"},
+                ],
+            }
+        ],
+    }
 
 
 @cache
-def _statement(
-    base: str, role: str, routes: tuple[tuple[str, str, str | None], ...], generation: int
-) -> bytes:
-    """The statement; ``generation`` (of the custom search parameters) is part of the cache key."""
-    keys = {(method, shape) for method, shape, _ in routes}
+def _statement(base: str, role: str, routes: tuple[RouteKey, ...], generation: int, secured: bool) -> bytes:
+    """The statement; ``generation`` (of the custom search parameters) is part of the cache key, and
+    its ``date`` is when it was generated: when the server started, or the search parameters changed."""
+    keys = {(method, shape) for method, shape, _, _ in routes}
     interactions = [{"code": code} for key, code in INSTANCE_INTERACTIONS.items() if key in keys]
-    operations = sorted({op for _, _, op in routes if op})
+    operations = sorted({op for _, _, op, _ in routes if op})
     resources: list[dict[str, Any]] = []
     for resource_type in sorted(resource_types()):
         params = parameters_for(resource_type)
@@ -122,7 +166,7 @@ def _statement(
                     for code, p in sorted(params.items())
                     if (entry := _search_param(code, p)) is not None
                 ],
-                "operation": [{"name": op, "definition": _definition(op)} for op in operations],
+                "operation": _operations(routes, resource_type),
             }
         )
     system = [{"code": "transaction"}, {"code": "batch"}]
@@ -137,10 +181,10 @@ def _statement(
         else _search_param(code, patient[code])
         for code in SYSTEM_PARAMETERS
     ]
-    statement = {
+    statement: dict[str, Any] = {
         "resourceType": "CapabilityStatement",
         "status": "active",
-        "date": "2026-11-27",
+        "date": to_instant(now_micros()),
         "publisher": "EHP",
         "kind": "instance",
         "software": {"name": f"EHP ({role})", "version": __version__},
@@ -160,20 +204,13 @@ def _statement(
                 "resource": resources,
                 "interaction": system,
                 "searchParam": system_parameters,
-                "operation": [
-                    {"name": op, "definition": _definition(op)}
-                    for op in sorted({op for _, shape, op in routes if op and shape == "system-op"})
-                ],
+                "operation": _operations(routes, None),
                 "compartment": [compartment_url(code) for code in compartment_types()]
                 if ("GET", "compartment") in keys
                 else [],
             }
         ],
     }
+    if secured:
+        statement["rest"][0]["security"] = _security(base)
     return dumps(statement)
-
-
-def _definition(operation: str) -> str:
-    return OPERATION_DEFINITIONS.get(
-        operation, f"http://hl7.org/fhir/OperationDefinition/Resource-{operation}"
-    )

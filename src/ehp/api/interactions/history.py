@@ -43,6 +43,9 @@ def _history(call: Call, resource_type: str | None, resource_id: str | None) -> 
     links = [page_link(call, "self", {})]
     if more and versions:
         links.append(page_link(call, "next", {CURSOR: str(versions[-1].seq)}))
+    if call.access is not None:
+        # after the paging link: the cursor follows the versions read, not only those shown
+        versions = call.access.disclosed_versions(versions)
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "id": str(uuid4()),

@@ -8,10 +8,16 @@ from ehp.api.call import Call
 from ehp.api.errors import gone, not_found
 from ehp.api.interactions.common import version_headers
 from ehp.api.messages import FhirResponse
+from ehp.api.operations import served_definition
 from ehp.store.versions import StoredVersion
 
 
 def read(call: Call) -> FhirResponse:
+    if call.type == "OperationDefinition":
+        # EHP's own operations are defined by the code that serves them, not by stored data
+        builtin = served_definition(call.id)
+        if builtin is not None:
+            return FhirResponse(200, resource=builtin)
     stored = call.store_reader.read(call.type, call.id)
     if stored is None:
         raise not_found(f"{call.type}/{call.id} is not known")
