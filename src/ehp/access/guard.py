@@ -285,7 +285,14 @@ def _after(call: Call, access: Access, route: Route, response: FhirResponse) -> 
         and not access.grant.everything
     ):
         check_attachment(access.grant, route.operation, response.resource)
-    if route.session == "write" and stored is not None:
+    deleted = stored is not None and stored.content is None
+    if (
+        route.session == "write"
+        and stored is not None
+        and (deleted or stored.resource_type in GOVERNED_TYPES)
+    ):
+        # the replaced version is read only where it decides something: a basis-changing type's
+        # authority, or whose record a delete touched (not on every write of an Observation)
         before = _previous(call, stored)
         after = loads(stored.content) if stored.content is not None else None
         access.note = check_authority(access.grant, stored.resource_type, before, after)
