@@ -1,4 +1,4 @@
-"""Derive ``src/ehp/search/definitions/compartments.json.gz`` from the official R4 package.
+"""Derive ``src/ehp/index/definitions/compartments.json.gz`` from the official R4 package.
 
 Run ``.venv/bin/python scripts/derive_compartments.py``. Reads the five official
 CompartmentDefinitions (Patient, Encounter, RelatedPerson, Practitioner, Device; not the example)
@@ -17,7 +17,7 @@ from typing import Any
 
 from ehp.fhir.package import examples_package_dir
 
-OUTPUT = Path(__file__).resolve().parents[1] / "src/ehp/search/definitions/compartments.json.gz"
+OUTPUT = Path(__file__).resolve().parents[1] / "src/ehp/index/definitions/compartments.json.gz"
 OFFICIAL = ("device", "encounter", "patient", "practitioner", "relatedPerson")
 
 

@@ -1,4 +1,4 @@
-"""Derive ``src/ehp/search/definitions/search_parameters.json.gz`` from the official R4 package.
+"""Derive ``src/ehp/index/definitions/search_parameters.json.gz`` from the official R4 package.
 
 Run ``.venv/bin/python scripts/derive_search_parameters.py`` (with ``src`` importable). The output
 is deterministic (sorted keys and lists, gzip without a timestamp), so it is committed and only
@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from ehp.fhir.package import examples_package_dir
-from ehp.search.fhirpath_compile import CompileError, compile_expression
-from ehp.search.fhirpath_parse import FhirPathSyntaxError, split_union
-from ehp.search.typemodel import TypeModel
+from ehp.index.fhirpath_compile import CompileError, compile_expression
+from ehp.index.fhirpath_parse import FhirPathSyntaxError, split_union
+from ehp.index.typemodel import TypeModel
 
-OUTPUT = Path(__file__).resolve().parents[1] / "src/ehp/search/definitions/search_parameters.json.gz"
+OUTPUT = Path(__file__).resolve().parents[1] / "src/ehp/index/definitions/search_parameters.json.gz"
 _SYSTEM_PREFIX = "http://hl7.org/fhirpath/System."
 _FHIR_TYPE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 _SYSTEM_TO_FHIR = {"String": "string", "Boolean": "boolean", "Integer": "integer", "Decimal": "decimal"}

@@ -13,7 +13,6 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from ehp.api.app import create_app
 from ehp.bench.access_bench import bench_access
 from ehp.bench.options import (
     DEFAULT_POSTGRES_ADMIN,
@@ -35,10 +34,11 @@ from ehp.bench.store_bench import (
 )
 from ehp.bench.suite import SuiteConfig, run_suite
 from ehp.bench.sync_bench import bench_sync
+from ehp.commands.registry import register as register_registry_commands
 from ehp.demo import demo_hints, demo_logins, prepare_demo
-from ehp.registry.commands import register as register_registry_commands
 from ehp.security.cli import audit_app, client_app, role_app, user_app
 from ehp.security.cli import token as security_token
+from ehp.server.app import create_app
 from ehp.store.database import DatabaseUrlError, migrate, open_engine
 from ehp.sync.cli import start_sync, sync_app
 from ehp.synth.commands import load as load_command
@@ -103,7 +103,7 @@ def serve(
     if workers > 1:
         os.environ.update({"EHP_DATABASE": database, "EHP_ROLE": role.value, "EHP_AUTH": auth.value})
         uvicorn.run(
-            "ehp.api.app:app_from_environment",
+            "ehp.server.app:app_from_environment",
             factory=True,
             host=host,
             port=port,

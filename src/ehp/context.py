@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from uuid import uuid4
 
-from ehp.security.scopes import Permission, Scopes
+from ehp.scopes import Permission, Scopes
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,14 +14,15 @@ from typing import Any
 import orjson
 
 from ehp.context import SYSTEM_CONTEXT
+from ehp.fhir.codes import ATTACHMENT
 from ehp.registry.iin import IIN_SYSTEM
+from ehp.reindex.overlay import open_store
 from ehp.search.query import find_ids
 from ehp.security.authenticator import IssuerSettings
 from ehp.security.roles import ADMINISTRATOR, Role, set_roles
 from ehp.security.users import add_user
 from ehp.store.database import open_engine
 from ehp.store.store import Store
-from ehp.synth.codes import ATTACHMENT
 from ehp.synth.generator import SynthConfig, read_manifest, synthesize
 from ehp.synth.loader import load_database
 
@@ -68,7 +69,7 @@ def demo_logins(folder: Path, database: str) -> list[tuple[str, str]]:
     engine = open_engine(database, pool_size=1)
     try:
         if patient is not None:
-            store = Store(engine)
+            store = open_store(engine)
             store.params.load()
             doctor = _attached_doctor(store, patient["id"])
             if doctor is not None:

@@ -17,12 +17,12 @@ import httpx
 import pytest
 
 from ehp.bench.servers import BenchServer
+from ehp.fhir.codes import ATTACHMENT, EPISODE_TYPE
 from ehp.security.authenticator import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 from ehp.security.keys import SigningKey, signing_key
 from ehp.security.roles import ADMINISTRATOR, PRIVACY_OFFICER, Role, set_roles
 from ehp.security.tokens import issue_token
 from ehp.store.database import open_engine
-from ehp.synth.codes import ATTACHMENT, EPISODE_TYPE
 from tests.servers import database_url
 
 ROLE_CODES = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"

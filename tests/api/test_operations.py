@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 
 from ehp.api.operations import BY_CODE, OFFICIAL, definition_url
-from ehp.api.routes import build_routes
 from ehp.fhir.validation import validate_resource
+from ehp.server.routes import build_routes
 
 OFFICIAL_URLS = {
     "everything": "http://hl7.org/fhir/OperationDefinition/Patient-everything",

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from ehp.index.parameters import parameters_for
 from ehp.search.compartments import members
-from ehp.search.parameters import parameters_for
 from tests.passport.conftest import Loaded
 from tests.search.test_extract import Oracle
 

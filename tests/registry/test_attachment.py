@@ -10,8 +10,8 @@ from uuid import uuid4
 import httpx
 import pytest
 
+from ehp.fhir.codes import ATTACHMENT, FACILITY_KINDS
 from ehp.registry.attachment import END_REASON, START_REASON
-from ehp.synth.codes import ATTACHMENT, FACILITY_KINDS
 from tests.registry.helpers import (
     FHIR_JSON,
     create,

@@ -8,7 +8,7 @@ from uuid import uuid4
 
 import httpx
 
-from ehp.synth.codes import FACILITY_KINDS
+from ehp.fhir.codes import FACILITY_KINDS
 from tests.registry.helpers import create, put
 from tests.registry.test_attachment import attach, citizen, organization
 from tests.registry.test_merge import observation

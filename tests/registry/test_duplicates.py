@@ -8,7 +8,7 @@ from uuid import uuid4
 
 import httpx
 
-from ehp.synth.codes import FACILITY_KINDS
+from ehp.fhir.codes import FACILITY_KINDS
 from ehp.synth.names import transliterate
 from tests.registry.helpers import create, fresh_iin, patient, put, unique_family
 from tests.registry.test_attachment import attach, organization

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from ehp.bench.mpi_quality import DEFECTS, dataset, evaluate
 from ehp.bench.servers import BenchServer
-from ehp.registry.quality import DEFECTS, dataset, evaluate
 from tests.conftest import BACKENDS
 from tests.servers import database_url
 

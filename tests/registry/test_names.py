@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ehp.index.normalization import normalize_string
 from ehp.registry.names import canonical, index_prefixes
 from ehp.registry.similarity import jaro_winkler, one_edit_apart
-from ehp.search.normalization import normalize_string
 from ehp.synth import names
 from ehp.synth.names import transliterate
 

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import func, select
 
 from ehp.bench.servers import BenchServer
+from ehp.registry.geography import REGIONS
 from ehp.registry.iin import IIN_SYSTEM
 from ehp.registry.organizations import location_id, organization_id
 from ehp.store.database import open_engine
 from ehp.store.schema import resources
-from ehp.synth.geography import REGIONS
 from tests.registry.helpers import fresh_iin
 from tests.registry.test_attachment import attach, citizen
 from tests.registry.test_iin_rule import run_cli

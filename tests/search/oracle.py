@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ehp.search.extract import (
+from ehp.index.extract import (
     DATE_MAX,
     DATE_MIN,
     IndexRows,
@@ -24,9 +24,9 @@ from ehp.search.extract import (
     normalize_string,
     number_range,
 )
-from ehp.search.fhirpath_parse import split_union
-from ehp.search.normalization import decimal_text
-from ehp.search.parameters import parameter_by_url, parameters_for
+from ehp.index.fhirpath_parse import split_union
+from ehp.index.normalization import decimal_text
+from ehp.index.parameters import parameter_by_url, parameters_for
 from tests.search.test_extract import Oracle
 
 KINDS = ("token", "string", "reference", "date", "number", "quantity", "uri", "composite")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, insert
 
-from ehp.api.app import register_search_parameters
+from ehp.reindex.overlay import open_store, register_search_parameters
 from ehp.search.engine import page_statement, prepare
 from ehp.search.query import Scope
 from ehp.store.database import migrate, open_engine, refresh_statistics, writer
@@ -95,7 +95,7 @@ def test_a_common_codes_first_page_stops_at_the_page(backend: str, tmp_path: Pat
         engine = open_engine(url, pool_size=1)
         try:
             migrate(engine)
-            store = Store(engine)
+            store = open_store(engine)
             register_search_parameters(store)
             expected = _fill(engine, store)
             request = prepare(

@@ -40,9 +40,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ehp.api.app import register_search_parameters
 from ehp.context import SYSTEM_CONTEXT
 from ehp.fhir.jsonio import dumps, loads
+from ehp.reindex.overlay import open_store, register_search_parameters
 from ehp.search.engine import prepare
 from ehp.search.query import Scope, SearchError
 from ehp.store.database import migrate, open_engine
@@ -90,7 +90,7 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         engine = open_engine(url)
         try:
             migrate(engine)
-            loaded = Store(engine)
+            loaded = open_store(engine)
             register_search_parameters(loaded)
             everything = list(examples().items())
             for start in range(0, len(everything), 500):

@@ -11,15 +11,14 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from ehp.api.app import register_search_parameters
 from ehp.bench.servers import BenchServer
 from ehp.context import SYSTEM_CONTEXT
+from ehp.index.parameters import parameters_for, set_custom_parameters
 from ehp.reindex.jobs import STALE_AFTER_MICROS, JobRunning, create_job, read_job
+from ehp.reindex.overlay import open_store, register_search_parameters
 from ehp.reindex.schema import reindex_jobs
-from ehp.search.parameters import parameters_for, set_custom_parameters
 from ehp.store.database import migrate, open_engine, writer
 from ehp.store.schema import idx_string, idx_token
-from ehp.store.store import Store
 from tests.conftest import BACKENDS
 from tests.servers import database_url
 
@@ -206,7 +205,7 @@ def test_custom_parameters_take_effect_after_reindex(two_workers: BenchServer) -
 
 def _check_a_new_process_loads_them(database: str) -> None:
     """What a restarted server does at start-up (``create_app``), here in the test process."""
-    store = Store(open_engine(database))
+    store = open_store(open_engine(database))
     try:
         register_search_parameters(store)
         assert parameters_for("Observation")["lab-flag"].url == LAB_FLAG_PARAMETER["url"]

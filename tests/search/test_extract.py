@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from ehp.fhir.jsonio import FhirDecimal, loads
 from ehp.fhir.package import examples_package_dir
-from ehp.search.compiled import compile_stats, compiled_for
-from ehp.search.extract import (
+from ehp.index.compiled import compile_stats, compiled_for
+from ehp.index.extract import (
     DATE_MAX,
     DATE_MIN,
     IndexRows,
@@ -35,10 +35,10 @@ from ehp.search.extract import (
     normalize_string,
     number_range,
 )
-from ehp.search.fhirpath_compile import compile_expression
-from ehp.search.fhirpath_fallback import fallback_extractor
-from ehp.search.fhirpath_parse import split_union
-from ehp.search.parameters import parameters_for, type_model
+from ehp.index.fhirpath_compile import compile_expression
+from ehp.index.fhirpath_fallback import fallback_extractor
+from ehp.index.fhirpath_parse import split_union
+from ehp.index.parameters import parameters_for, type_model
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ROW_KINDS = ("token", "string", "reference", "date", "number", "quantity", "uri")

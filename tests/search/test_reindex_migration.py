@@ -8,11 +8,10 @@ import pytest
 from alembic import command
 from alembic.config import Config
 
-from ehp.api.app import register_search_parameters
 from ehp.context import SYSTEM_CONTEXT
+from ehp.reindex.overlay import open_store, register_search_parameters
 from ehp.search.query import find_ids
 from ehp.store.database import MIGRATIONS, migrate, open_engine, writer
-from ehp.store.store import Store
 from tests.servers import database_url
 
 PATIENT = {
@@ -38,7 +37,7 @@ def test_upgrade_to_0003_search_indexes_what_was_stored_before(backend: str, tmp
         engine = open_engine(url)
         try:
             migrate(engine)
-            store = Store(engine)
+            store = open_store(engine)
             register_search_parameters(store)
             with store.transaction(SYSTEM_CONTEXT) as tx:
                 tx.write("Patient", "p1", dict(PATIENT), "PUT")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Select
 
-from ehp.api.app import register_search_parameters
+from ehp.reindex.overlay import open_store, register_search_parameters
 from ehp.search.engine import page_statement, prepare
 from ehp.search.query import Scope, find_ids
 from ehp.store.database import migrate, open_engine
@@ -22,7 +22,7 @@ def test_correlated_criteria_use_the_rid_indexes(code: str, tmp_path: Path) -> N
     engine = open_engine(f"sqlite:///{tmp_path / 'plans.db'}")
     try:
         migrate(engine)
-        store = Store(engine)
+        store = open_store(engine)
         register_search_parameters(store)
         query = [
             ("patient", "Patient/p1"),
@@ -75,7 +75,7 @@ def test_a_local_reference_is_found_by_its_target_not_by_its_missing_url(tmp_pat
     engine = open_engine(f"sqlite:///{tmp_path / 'plans.db'}")
     try:
         migrate(engine)
-        store = Store(engine)
+        store = open_store(engine)
         register_search_parameters(store)
         runner = _Capture(store)
         criteria = [("patient", "Patient/p1"), ("type", "attachment"), ("status", "active")]

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ehp.index.normalization import words
 from ehp.search.clauses import uri_parents
-from ehp.search.normalization import words
 from ehp.search.query import SearchError
 from ehp.search.sorting import Cursor
 from ehp.search.sql import successor

@@ -8,7 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from ehp.schema import metadata
+from ehp.migrations.tables import metadata
 from ehp.store.database import migrate, open_engine
 from tests.servers import database_url
 

@@ -20,7 +20,7 @@ import pytest
 
 from ehp.bench.federation import applied_seq, central_server, check_origin, node_server, unsent, wait_for
 from ehp.bench.servers import BenchServer
-from ehp.synth.codes import FACILITY_KINDS
+from ehp.fhir.codes import FACILITY_KINDS
 from tests.servers import POSTGRES_ADMIN, require_postgres
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}

@@ -13,9 +13,9 @@ import orjson
 import pytest
 
 from ehp.registry.attachment import END_REASON, START_REASON
+from ehp.registry.geography import REGIONS, region_by_code, region_shares
 from ehp.registry.iin import IIN_SYSTEM, iin_birth_date_and_sex, is_valid_iin
 from ehp.synth.generator import BUNDLE_SIZE, SynthConfig, read_manifest, synthesize
-from ehp.synth.geography import REGIONS, region_by_code, region_shares
 from ehp.synth.names import transliterate
 from ehp.synth.population import REFERENCE_DATE
 from tests.synth.conftest import PEOPLE, Facts, age

@@ -15,11 +15,11 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from ehp import demo
-from ehp.api.app import create_app
 from ehp.api.messages import FhirRequest
 from ehp.bench.servers import BenchServer
 from ehp.cli import app
 from ehp.context import SYSTEM_CONTEXT
+from ehp.server.app import create_app
 from ehp.store.database import open_engine
 from ehp.store.schema import resources
 from ehp.synth import loader

@@ -10,7 +10,7 @@ out of someone else's hands, nor into them):
   its own roles, attachments, record and groups. A practitioner writes none of them (a worker
   who could would give themselves any polyclinic's patients).
 - Other ``EpisodeOfCare``s: also a worker, for one of the organisations they work for.
-- ``Consent``: the citizen or their current representative (:mod:`ehp.access.guard` checks that a
+- ``Consent``: the citizen or their current representative (:mod:`ehp.api.authorize` checks that a
   citizen writes only their own). A worker or clinic system may only *record* a new Consent as
   the citizen's documented proxy: the Consent names the citizen (or a ``RelatedPerson``) as
   ``performer`` and carries the signed document (``sourceAttachment`` or ``sourceReference``); it
@@ -29,7 +29,7 @@ from typing import Any
 
 from ehp.access.grant import Grant
 from ehp.access.representatives import REPRESENTING, ROLE_CODES
-from ehp.api.errors import FhirError, error
+from ehp.errors import Category, FhirError, error
 
 EPISODE_TYPE = "http://ehp.kz/fhir/CodeSystem/episode-type"
 ATTACHMENT = "attachment"
@@ -166,4 +166,4 @@ def _reference(value: Any) -> str | None:
 
 
 def _refused(reason: str) -> FhirError:
-    return error(403, "forbidden", reason)
+    return error(Category.FORBIDDEN, "forbidden", reason)

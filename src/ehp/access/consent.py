@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ehp.search.normalization import date_range
+from ehp.index.normalization import date_range
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,11 +35,11 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from ehp.access.schema import access_grants
 from ehp.fhir.definitions import resource_types
+from ehp.index.compiled import compiled_for
+from ehp.index.extract import IndexRows, add_values
+from ehp.index.fhirpath_compile import Extractor
+from ehp.index.parameters import parameters_for
 from ehp.search.compartments import OWNER, members
-from ehp.search.compiled import compiled_for
-from ehp.search.extract import IndexRows, add_values
-from ehp.search.fhirpath_compile import Extractor
-from ehp.search.parameters import parameters_for
 from ehp.store.params import SearchParamRegistry
 from ehp.store.schema import idx_reference
 

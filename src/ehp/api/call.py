@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ehp.api.errors import bad_request
 from ehp.api.messages import FhirRequest
 from ehp.context import RequestContext
+from ehp.errors import bad_request
 from ehp.fhir.jsonio import JsonError, loads
 from ehp.store.store import StoreReader
 from ehp.store.writes import WriteTransaction

@@ -1,44 +1,27 @@
-"""Errors as values: every failure is a :class:`FhirError`, turned into an OperationOutcome in one place."""
+"""The one place domain error categories become HTTP statuses."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from ehp.errors import Category, FhirError
 
-from ehp.fhir.issues import Issue
-
-
-class FhirError(Exception):
-    """A failed request: an HTTP status and the issues that explain it."""
-
-    def __init__(self, status: int, issues: Sequence[Issue], headers: dict[str, str] | None = None) -> None:
-        super().__init__(issues[0].diagnostics if issues else str(status))
-        self.status = status
-        self.issues = list(issues)
-        self.headers = headers or {}
-
-
-def error(status: int, code: str, diagnostics: str, expression: str = "") -> FhirError:
-    return FhirError(status, [Issue("error", code, diagnostics, expression)])
-
-
-def bad_request(diagnostics: str, expression: str = "", code: str = "invalid") -> FhirError:
-    return error(400, code, diagnostics, expression)
+HTTP_STATUS: dict[Category, int] = {
+    Category.INVALID: 400,
+    Category.UNAUTHENTICATED: 401,
+    Category.FORBIDDEN: 403,
+    Category.NOT_FOUND: 404,
+    Category.NOT_SUPPORTED: 405,
+    Category.NOT_ACCEPTABLE: 406,
+    Category.CONFLICT: 409,
+    Category.GONE: 410,
+    Category.PRECONDITION_FAILED: 412,
+    Category.TOO_LARGE: 413,
+    Category.UNSUPPORTED_MEDIA_TYPE: 415,
+    Category.UNPROCESSABLE: 422,
+    Category.INTERNAL: 500,
+    Category.UNAVAILABLE: 503,
+}
 
 
-def not_found(diagnostics: str) -> FhirError:
-    return error(404, "not-found", diagnostics)
-
-
-def gone(diagnostics: str) -> FhirError:
-    return error(410, "deleted", diagnostics)
-
-
-def audit_unavailable() -> FhirError:
-    """The answer when a response's audit record could not be stored: nothing is disclosed."""
-    failure = error(
-        503,
-        "transient",
-        "the access could not be recorded in the audit trail, so nothing is disclosed; try again",
-    )
-    failure.headers["Retry-After"] = "5"
-    return failure
+def status_of(failure: FhirError) -> int:
+    """The HTTP status that answers a failure."""
+    return HTTP_STATUS[failure.category]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ehp.search.extract import IndexRows
+from ehp.index.extract import IndexRows
 from ehp.store.versions import StoredVersion
 
 

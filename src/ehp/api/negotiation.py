@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ehp.api.errors import FhirError, error
+from ehp.errors import Category, FhirError, error
 
 FHIR_JSON = "application/fhir+json"
 JSON_TYPES = frozenset({FHIR_JSON, "application/json", "json", "application/json+fhir"})
@@ -35,8 +35,12 @@ def check_content_type(content_type: str | None) -> None:
         return
     media = content_type.split(";")[0].strip().lower()
     if media and media not in BODY_TYPES:
-        raise error(415, "not-supported", f"Content-Type '{media}' is not supported; send {FHIR_JSON}")
+        raise error(
+            Category.UNSUPPORTED_MEDIA_TYPE,
+            "not-supported",
+            f"Content-Type '{media}' is not supported; send {FHIR_JSON}",
+        )
 
 
 def _not_acceptable(message: str) -> FhirError:
-    return error(406, "not-supported", message)
+    return error(Category.NOT_ACCEPTABLE, "not-supported", message)

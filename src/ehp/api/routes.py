@@ -1,17 +1,19 @@
-"""The route table: which interaction answers which method and URL shape."""
+"""The FHIR core's routes: interactions, $validate, $reindex and the access log.
+
+The whole table is composed in :mod:`ehp.server.routes` with the registries' and the passport's
+operations, which sit above the API and declare their own routes as data.
+"""
 
 from __future__ import annotations
 
-from ehp.access.routes import access_routes
 from ehp.api.interactions import bundle, create, delete, history, patch, read, search, update, validate
+from ehp.api.interactions.access_log import access_log, break_glass_review
 from ehp.api.interactions.capabilities import capabilities
 from ehp.api.interactions.reindex import reindex_status, start_reindex
-from ehp.api.passport_routes import passport_routes
-from ehp.api.registry_routes import registry_routes
 from ehp.api.routing import Route
 
 
-def build_routes() -> list[Route]:
+def core_routes() -> list[Route]:
     return [
         Route("GET", "metadata", capabilities, "none", inline=True),
         Route("POST", "base", bundle.batch_or_transaction, "none"),
@@ -36,11 +38,17 @@ def build_routes() -> list[Route]:
         Route("POST", "system-op", validate.validate, "none", operation="validate"),
         Route("POST", "type-op", validate.validate, "none", operation="validate"),
         Route("POST", "instance-op", validate.validate, "none", operation="validate"),
-        *registry_routes(),
         Route("POST", "system-op", start_reindex, "none", operation="reindex"),
         Route("POST", "type-op", start_reindex, "none", operation="reindex"),
         Route("GET", "system-op", reindex_status, "none", operation="reindex"),
         Route("GET", "type-op", reindex_status, "none", operation="reindex"),
-        *passport_routes(),
-        *access_routes(),
+        Route("GET", "instance-op", access_log, "read", operation="access-log", types=("Patient",)),
+        Route(
+            "GET",
+            "instance-op",
+            break_glass_review,
+            "read",
+            operation="break-glass-review",
+            types=("Organization",),
+        ),
     ]

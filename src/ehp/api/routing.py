@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from ehp.api.errors import FhirError, bad_request, error, not_found
 from ehp.api.messages import FhirRequest, FhirResponse
+from ehp.errors import Category, FhirError, bad_request, error, not_found
 from ehp.fhir.definitions import is_resource_type
 
 if TYPE_CHECKING:
@@ -132,7 +132,11 @@ class Router:
         if operation is not None and not any(r.operation == operation for r in self.routes):
             return not_found(f"the operation '${operation}' is not supported")
         allowed = sorted({r.method for r in self.routes if r.shape == shape and r.operation == operation})
-        failure = error(405, "not-supported", f"{request.method} is not allowed on '{request.path or '/'}'")
+        failure = error(
+            Category.NOT_SUPPORTED,
+            "not-supported",
+            f"{request.method} is not allowed on '{request.path or '/'}'",
+        )
         failure.headers["Allow"] = ", ".join(allowed)
         return failure
 

@@ -6,15 +6,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ehp.access.guard import guarded
 from ehp.access.policy import AccessPolicy
+from ehp.api.authorize import guarded
 from ehp.api.call import Call
-from ehp.api.errors import FhirError, bad_request, error
+from ehp.api.errors import status_of
 from ehp.api.messages import FhirRequest, FhirResponse
-from ehp.api.routes import build_routes
-from ehp.api.routing import Match, Router
+from ehp.api.routing import Match, Route, Router
 from ehp.api.rules import WriteRule
 from ehp.context import RequestContext
+from ehp.errors import Category, FhirError, bad_request, error
 from ehp.fhir.issues import issues_to_operation_outcome
 from ehp.search.query import SearchError
 from ehp.security.permissions import scope_allows
@@ -36,11 +36,13 @@ class Settings:
 
 
 class FhirService:
-    def __init__(self, store: Store, settings: Settings, rules: Sequence[WriteRule] = ()) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, routes: Sequence[Route], rules: Sequence[WriteRule] = ()
+    ) -> None:
         self.store = store
         self.settings = settings
         self.rules = tuple(rules)
-        self.router = Router(build_routes())
+        self.router = Router(list(routes))
         self.access: AccessPolicy | None = None
         """Set when the server runs with authentication: every interaction is then authorized."""
 
@@ -76,7 +78,7 @@ class FhirService:
             log.exception("request %s failed: %s %s", ctx.request_id, request.method, request.path)
             return error_response(
                 error(
-                    500,
+                    Category.INTERNAL,
                     "exception",
                     f"internal error; the server log has the details (request {ctx.request_id})",
                 )
@@ -98,16 +100,20 @@ def check_scope(ctx: RequestContext, request: FhirRequest, match: Match) -> None
     route = match.route
     if not scope_allows(ctx, request.method, route.shape, route.operation, match.resource_type):
         what = match.resource_type or "all resource types"
-        raise error(403, "forbidden", f"the access token's scopes do not allow {request.method} on {what}")
+        raise error(
+            Category.FORBIDDEN,
+            "forbidden",
+            f"the access token's scopes do not allow {request.method} on {what}",
+        )
 
 
 def store_error(failure: Exception) -> FhirError:
     if isinstance(failure, VersionConflict):
-        return error(412, "conflict", str(failure))
-    return error(409, "conflict", str(failure))
+        return error(Category.PRECONDITION_FAILED, "conflict", str(failure))
+    return error(Category.CONFLICT, "conflict", str(failure))
 
 
 def error_response(failure: FhirError) -> FhirResponse:
     return FhirResponse(
-        failure.status, issues_to_operation_outcome(failure.issues), headers=dict(failure.headers)
+        status_of(failure), issues_to_operation_outcome(failure.issues), headers=dict(failure.headers)
     )

@@ -26,18 +26,17 @@ import orjson
 import typer
 from sqlalchemy import Engine
 
-from ehp.api.app import register_search_parameters
 from ehp.bench.load import Job, run_load
 from ehp.bench.options import BenchDatabaseOption, JsonOption, PostgresAdminOption, QuickOption
 from ehp.bench.search_bench import BENCH_CONTEXT, OBSERVATION_CODES, SearchBenchConfig, load_population
 from ehp.bench.servers import DEFAULT_POSTGRES_ADMIN, BenchServer
 from ehp.bench.store_bench import backend_databases
+from ehp.fhir.codes import ATTACHMENT, EPISODE_TYPE
+from ehp.reindex.overlay import open_store, register_search_parameters
 from ehp.security.authenticator import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 from ehp.security.keys import signing_key
 from ehp.security.tokens import issue_token
 from ehp.store.database import migrate, open_engine
-from ehp.store.store import Store
-from ehp.synth.codes import ATTACHMENT, EPISODE_TYPE
 
 DOCTOR = "Practitioner/pr0"
 
@@ -121,7 +120,7 @@ def _access_resources(config: SearchBenchConfig) -> Iterator[dict[str, Any]]:
 def load(engine: Engine, population: SearchBenchConfig) -> int:
     migrate(engine)
     written, _ = load_population(engine, population)
-    store = Store(engine)
+    store = open_store(engine)
     register_search_parameters(store)
     extra = list(_access_resources(population))
     for start in range(0, len(extra), 1000):

@@ -28,13 +28,12 @@ from urllib.parse import urlsplit
 import orjson
 import typer
 
-from ehp.api.app import register_search_parameters
 from ehp.bench.options import JsonOption, PostgresAdminOption, QuickOption
 from ehp.bench.passport_people import grow_record, pick_people
 from ehp.bench.servers import DEFAULT_POSTGRES_ADMIN, BenchServer, throwaway_postgres
 from ehp.context import RequestContext
+from ehp.reindex.overlay import open_store, register_search_parameters
 from ehp.store.database import migrate, open_engine
-from ehp.store.store import Store
 from ehp.synth.generator import SynthConfig, generate
 
 BENCH_CONTEXT = RequestContext(actor="Device/ehp-bench", purpose="HOPERAT")
@@ -112,7 +111,7 @@ def load(database: str, resources: list[Json]) -> float:
     engine = open_engine(database)
     try:
         migrate(engine)
-        store = Store(engine)
+        store = open_store(engine)
         register_search_parameters(store)
         started = time.perf_counter()
         for start in range(0, len(resources), 1000):

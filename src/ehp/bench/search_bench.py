@@ -26,7 +26,6 @@ import orjson
 import typer
 from sqlalchemy import Engine
 
-from ehp.api.app import register_search_parameters
 from ehp.bench.load import Job, run_load
 from ehp.bench.options import (
     DEFAULT_POSTGRES_ADMIN,
@@ -40,6 +39,7 @@ from ehp.bench.options import (
 from ehp.bench.servers import BenchServer
 from ehp.bench.store_bench import backend_databases, percentile_ms
 from ehp.context import RequestContext
+from ehp.reindex.overlay import open_store, register_search_parameters
 from ehp.search.engine import count_statement, page_statement, prepare
 from ehp.search.query import Scope
 from ehp.store.database import migrate, open_engine
@@ -189,7 +189,7 @@ def population(config: SearchBenchConfig) -> Iterator[dict[str, Any]]:
 
 def load_population(engine: Engine, config: SearchBenchConfig) -> tuple[int, float]:
     """Write the population through the store in transactions of 1,000; returns (resources, seconds)."""
-    store = Store(engine)
+    store = open_store(engine)
     register_search_parameters(store)
     started = time.perf_counter()
     written = 0
@@ -288,7 +288,7 @@ def bench_backend(backend: str, database: str, config: SearchBenchConfig, log: P
         migrate(engine)
         resources, seconds = load_population(engine, config)
         result = SearchBenchResult(backend, resources, round(seconds, 1))
-        store = Store(engine)
+        store = open_store(engine)
         store.params.load()
         rng = random.Random(config.seed + 1)
         with BenchServer(database, log, workers=config.workers) as server:

@@ -30,16 +30,15 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 from sqlalchemy import Engine
 
-from ehp.api.app import register_search_parameters
 from ehp.bench.load import Job, run_load
 from ehp.bench.servers import BenchServer
 from ehp.bench.store_bench import backend_databases, percentile_ms, raw_floor
+from ehp.fhir.codes import HBA1C, HYPERTENSION
 from ehp.registry.iin import IIN_SYSTEM
+from ehp.reindex.overlay import open_store, register_search_parameters
 from ehp.search.engine import page_statement, prepare
 from ehp.search.query import Scope
 from ehp.store.database import open_engine, refresh_statistics
-from ehp.store.store import Store
-from ehp.synth.codes import HBA1C, HYPERTENSION
 from ehp.synth.generator import SynthConfig, synthesize
 from ehp.synth.loader import load_http
 
@@ -179,7 +178,7 @@ def searches(population: Population) -> dict[str, Callable[[random.Random], Quer
 
 def _search_floor(engine: Engine, queries: list[Query]) -> list[float]:
     """Seconds per search when the server's own SQL for it runs directly on the database."""
-    store = Store(engine)
+    store = open_store(engine)
     register_search_parameters(store)
     scope = Scope(store.params, "http://bench/fhir")
     statements = [

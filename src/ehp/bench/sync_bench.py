@@ -31,17 +31,16 @@ import orjson
 import typer
 from sqlalchemy import func, select
 
-from ehp.api.app import register_search_parameters
 from ehp.bench.federation import central_server, node_server, wait_for
 from ehp.bench.options import JsonOption, PostgresAdminOption
 from ehp.bench.servers import DEFAULT_POSTGRES_ADMIN, throwaway_postgres
 from ehp.bench.sync_faults import fault_runs
 from ehp.context import RequestContext
+from ehp.fhir.codes import ATTACHMENT, FACILITY_KINDS
+from ehp.reindex.overlay import open_store, register_search_parameters
 from ehp.store.database import migrate, open_engine
-from ehp.store.store import Store
 from ehp.sync.protocol import node_source
 from ehp.sync.schema import sync_origins, sync_passports
-from ehp.synth.codes import ATTACHMENT, FACILITY_KINDS
 
 Json = dict[str, Any]
 VISITS_PER_PERSON_YEAR = 6.5
@@ -144,7 +143,7 @@ def write_resources(database: str, resources: Iterator[Json], actor: str, batch:
     """Write resources straight into a store (as its own API would have), ``batch`` per transaction."""
     engine = open_engine(database, pool_size=2)
     migrate(engine)
-    store = Store(engine)
+    store = open_store(engine)
     register_search_parameters(store)
     ctx = RequestContext(actor=actor)
     written = 0

@@ -33,11 +33,11 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, false, or_, selec
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import NamedFromClause
 
+from ehp.index.parameters import parameters_for
 from ehp.search.clauses import local_reference
 from ehp.search.compartments import compartment_clause, members
 from ehp.search.engine import SearchPage
 from ehp.search.includes import Row, current_rows
-from ehp.search.parameters import parameters_for
 from ehp.search.query import Criterion, QueryRunner, Scope, criteria_clause
 from ehp.search.sorting import Cursor
 from ehp.store.schema import idx_reference, resource_versions, resources

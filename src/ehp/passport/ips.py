@@ -14,9 +14,9 @@ from html import escape
 from typing import Any
 from uuid import uuid4
 
+from ehp.fhir.codes import LOINC
 from ehp.passport.describe import care_date, concept_text, observation_value, what
 from ehp.passport.summary import Section
-from ehp.synth.codes import LOINC
 
 Json = dict[str, Any]
 XHTML = "http://www.w3.org/1999/xhtml"

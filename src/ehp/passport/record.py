@@ -45,7 +45,7 @@ def read_patient(reader: StoreReader | WriteTransaction, patient_id: str) -> Sto
 
     Every way into a whole record (``$everything``, ``$summary``, the passport page) starts here;
     with authentication on, the caller's access to the patient is decided before (the operations
-    by :mod:`ehp.access.guard`, the page by :meth:`ehp.passport.web.PassportPages._view`) and the
+    by :mod:`ehp.api.authorize`, the page by :meth:`ehp.passport.web.PassportPages._view`) and the
     record is then read through the caller's access filter.
     """
     return reader.read("Patient", patient_id)

@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ehp.fhir.codes import EPISODE_TYPE, ICD10, LOINC
 from ehp.passport.describe import care_date, codes_of
-from ehp.synth.codes import EPISODE_TYPE, ICD10, LOINC
 
 Json = dict[str, Any]
 BLOOD_GROUP_CODES = ("882-1", "883-9", "10331-7")

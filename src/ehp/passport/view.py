@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from ehp.fhir.codes import EPISODE_TYPE, ICD10, LOINC
 from ehp.passport.describe import age_on, care_date, codes_of, end_date, observation_value, what
 from ehp.passport.growth import MAX_MONTHS, reference
 from ehp.passport.ips import details
 from ehp.passport.record import PatientRecord
 from ehp.passport.summary import Section, is_blood_group, is_dispensary, summarize
 from ehp.registry.iin import IIN_SYSTEM
-from ehp.synth.codes import EPISODE_TYPE, ICD10, LOINC
 
 Json = dict[str, Any]
 LANGUAGE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/language"

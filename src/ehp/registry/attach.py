@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from ehp.api.errors import error, not_found
+from ehp.errors import Category, error, not_found
 from ehp.fhir.jsonio import loads
+from ehp.index.refs import reference_id
 from ehp.registry.attachment import (
     Change,
     attachment_episodes,
@@ -22,7 +23,7 @@ from ehp.registry.attachment import (
     new_attachment,
     notification,
 )
-from ehp.registry.records import Json, TransactionIndex, reference_id, replaced_by
+from ehp.registry.records import Json, TransactionIndex, replaced_by
 from ehp.registry.settings import AttachmentRules
 from ehp.store.writes import WriteTransaction
 
@@ -44,22 +45,29 @@ def locked_patient(tx: WriteTransaction, patient_id: str) -> Json:
     survivor = replaced_by(patient)
     if survivor is not None:
         raise error(
-            422, "business-rule", f"Patient/{patient_id} was merged into Patient/{survivor}; use that record"
+            Category.UNPROCESSABLE,
+            "business-rule",
+            f"Patient/{patient_id} was merged into Patient/{survivor}; use that record",
         )
     return patient
 
 
 def _check_day(day: date, patient: Json, start: str | None) -> None:
     if day > today():
-        raise error(422, "business-rule", f"the date {day} is in the future", _parameter("date"))
+        raise error(
+            Category.UNPROCESSABLE, "business-rule", f"the date {day} is in the future", _parameter("date")
+        )
     born = patient.get("birthDate")
     if isinstance(born, str) and len(born) == 10 and day.isoformat() < born:
         raise error(
-            422, "business-rule", f"the date {day} is before the citizen's birth ({born})", _parameter("date")
+            Category.UNPROCESSABLE,
+            "business-rule",
+            f"the date {day} is before the citizen's birth ({born})",
+            _parameter("date"),
         )
     if start and day.isoformat() < start[:10]:
         raise error(
-            422,
+            Category.UNPROCESSABLE,
             "business-rule",
             f"the date {day} is before the current attachment began ({start[:10]})",
             _parameter("date"),
@@ -86,7 +94,11 @@ def attach(
     """Attach the citizen to the organisation on ``day``, ending the current attachment if any."""
     patient = locked_patient(tx, patient_id)
     if patient.get("deceasedBoolean") is True or "deceasedDateTime" in patient:
-        raise error(422, "business-rule", f"Patient/{patient_id} is deceased and cannot be attached")
+        raise error(
+            Category.UNPROCESSABLE,
+            "business-rule",
+            f"Patient/{patient_id} is deceased and cannot be attached",
+        )
     organization = _organization(tx, organization_id, rules)
     episodes = attachment_episodes(TransactionIndex(tx), patient_id)
     current = _active(episodes)
@@ -99,7 +111,7 @@ def attach(
     if current:
         problem = change_problem(rules, episodes, day, reason)
         if problem is not None:
-            raise error(422, "business-rule", problem, _parameter("reason"))
+            raise error(Category.UNPROCESSABLE, "business-rule", problem, _parameter("reason"))
     created = new_attachment(patient_id, organization, day, reason)
     change = Change(attachment=created)
     tx.write("EpisodeOfCare", created["id"], created, "POST", fresh_id=True)
@@ -125,7 +137,11 @@ def detach(tx: WriteTransaction, patient_id: str, reason: str, day: date) -> Cha
     patient = locked_patient(tx, patient_id)
     current = _active(attachment_episodes(TransactionIndex(tx), patient_id))
     if not current:
-        raise error(422, "business-rule", f"Patient/{patient_id} is not attached to any organisation")
+        raise error(
+            Category.UNPROCESSABLE,
+            "business-rule",
+            f"Patient/{patient_id} is not attached to any organisation",
+        )
     _check_day(day, patient, max(_start(e) or "" for e in current))
     change = Change()
     for episode in current:
@@ -145,12 +161,16 @@ def _organization(tx: WriteTransaction, organization_id: str, rules: AttachmentR
     where = _parameter("organization")
     found = TransactionIndex(tx).contents("Organization", [organization_id]).get(organization_id)
     if found is None:
-        raise error(422, "not-found", f"Organization/{organization_id} is not known", where)
+        raise error(
+            Category.UNPROCESSABLE, "not-found", f"Organization/{organization_id} is not known", where
+        )
     if found.get("active") is False:
-        raise error(422, "business-rule", f"Organization/{organization_id} is not active", where)
+        raise error(
+            Category.UNPROCESSABLE, "business-rule", f"Organization/{organization_id} is not active", where
+        )
     if not is_primary_care(found, rules):
         raise error(
-            422,
+            Category.UNPROCESSABLE,
             "business-rule",
             f"Organization/{organization_id} is not a primary-care organisation "
             f"(facility type {' or '.join(rules.primary_care_types)}); citizens attach to a polyclinic",

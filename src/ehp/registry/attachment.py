@@ -1,7 +1,7 @@
 """Attachment of a citizen to a primary-care organisation, with its whole history.
 
 The model is the one the synthetic population uses: an ``EpisodeOfCare`` of type
-``attachment`` (:data:`~ehp.synth.codes.EPISODE_TYPE`) whose ``managingOrganization`` is the
+``attachment`` (:data:`~ehp.fhir.codes.EPISODE_TYPE`) whose ``managingOrganization`` is the
 polyclinic and whose ``period`` says when; ``status`` is ``active`` for the current attachment
 and ``finished`` for the earlier ones, whose ``statusHistory`` keeps the active period. Why an
 attachment began or ended is an extension holding a code of :data:`REASON_SYSTEM`.
@@ -25,13 +25,14 @@ from datetime import date
 from typing import Any
 from uuid import uuid4
 
-from ehp.api.errors import error
-from ehp.registry.records import Index, Json, TransactionIndex, codings, reference_id
+from ehp.errors import Category, error
+from ehp.fhir.codes import ATTACHMENT, EPISODE_TYPE, FACILITY_TYPE
+from ehp.index.refs import reference_id
+from ehp.registry.records import Index, Json, TransactionIndex, codings
 from ehp.registry.settings import AttachmentRules
 from ehp.search.query import find_ids
 from ehp.store.clock import now_micros, to_instant
 from ehp.store.writes import WriteTransaction
-from ehp.synth.codes import ATTACHMENT, EPISODE_TYPE, FACILITY_TYPE
 
 REASON_SYSTEM = "http://ehp.kz/fhir/CodeSystem/attachment-reason"
 START_REASON = "http://ehp.kz/fhir/StructureDefinition/attachment-reason"
@@ -228,5 +229,5 @@ class AttachmentRule:
         if resource.get("status") == "active" and is_attachment(resource):
             problem = active_attachment_rule_problem(tx, resource_id, resource)
             if problem is not None:
-                raise error(409, "business-rule", problem, "EpisodeOfCare.status")
+                raise error(Category.CONFLICT, "business-rule", problem, "EpisodeOfCare.status")
         return False

@@ -16,10 +16,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import ColumnElement, Select, and_, distinct, exists, false, func, select
 
+from ehp.fhir.codes import ATTACHMENT, EPISODE_TYPE
 from ehp.registry.records import Index
 from ehp.search.query import QueryRunner
 from ehp.store.schema import idx_reference, idx_string, idx_token, resources
-from ehp.synth.codes import ATTACHMENT, EPISODE_TYPE
 
 CLINICAL_TYPES = (
     "AllergyIntolerance",

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from ehp.api.errors import FhirError, error
+from ehp.errors import Category, FhirError, error
 from ehp.fhir.issues import Issue
 from ehp.registry.iin import iin_birth_date_and_sex, iin_check_digit
 from ehp.registry.records import TransactionIndex, replaced_by
@@ -73,11 +73,18 @@ class IinRule:
             where = f"{kind}.identifier[{index}].value"
             problem = iin_problem(value)
             if problem is not None:
-                raise error(422, "value", f"'{value}' is not a valid IIN: {problem}", where)
+                raise error(
+                    Category.UNPROCESSABLE, "value", f"'{value}' is not a valid IIN: {problem}", where
+                )
             if identifier.get("use") == "old":
                 continue
             if found is not None and found[0] != value:
-                raise error(422, "business-rule", f"a {kind} has one IIN, not {found[0]} and {value}", where)
+                raise error(
+                    Category.UNPROCESSABLE,
+                    "business-rule",
+                    f"a {kind} has one IIN, not {found[0]} and {value}",
+                    where,
+                )
             found = (str(value), index)
         return found
 
@@ -93,7 +100,7 @@ class IinRule:
         holders = [found for found, content in runner.contents(kind, ids).items() if not replaced_by(content)]
         if holders:
             raise error(
-                409,
+                Category.CONFLICT,
                 "duplicate",
                 f"the IIN {iin} already belongs to {kind}/{holders[0]}; "
                 "update that record, or merge the two (Patient/$merge)",
@@ -133,7 +140,7 @@ def _agree(kind: str, resource: dict[str, Any], iin: str) -> bool:
             )
         )
     if issues:
-        raise FhirError(422, issues)
+        raise FhirError(Category.UNPROCESSABLE, issues)
     return changed
 
 

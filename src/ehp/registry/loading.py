@@ -16,14 +16,15 @@ from typing import Any
 import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ehp.api.app import register_search_parameters
 from ehp.api.messages import FhirRequest
+from ehp.api.routes import core_routes
 from ehp.api.service import FhirService, Settings
 from ehp.context import RequestContext
 from ehp.fhir.jsonio import JsonError, dumps, loads
+from ehp.registry.routes import registry_routes
 from ehp.registry.rules import registry_rules
+from ehp.reindex.overlay import open_store, register_search_parameters
 from ehp.store.database import migrate, open_engine
-from ehp.store.store import Store
 
 Json = dict[str, Any]
 BATCH = 200
@@ -94,9 +95,9 @@ def _sender(url: str | None, database: str | None) -> Iterator[Send]:
     engine = open_engine(database)
     try:
         migrate(engine)
-        store = Store(engine)
+        store = open_store(engine)
         register_search_parameters(store)
-        service = FhirService(store, Settings(), registry_rules())
+        service = FhirService(store, Settings(), [*core_routes(), *registry_routes()], registry_rules())
 
         def handle(body: bytes) -> tuple[int, bytes]:
             response = service.handle(

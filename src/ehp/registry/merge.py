@@ -26,14 +26,15 @@ from uuid import uuid4
 
 from sqlalchemy import and_, false, select
 
-from ehp.api.errors import error
 from ehp.api.rules import WriteRule, apply_rules
 from ehp.context import RequestContext
+from ehp.errors import Category, error
 from ehp.fhir.jsonio import loads
+from ehp.index.refs import reference_id
 from ehp.registry.attachment import attachment_episodes, finish, is_attachment
 from ehp.registry.iin import iin_birth_date_and_sex
 from ehp.registry.iin_rule import IinRule
-from ehp.registry.records import Json, TransactionIndex, reference_id, replaced_by
+from ehp.registry.records import Json, TransactionIndex, replaced_by
 from ehp.store.clock import now_micros, to_instant
 from ehp.store.schema import idx_reference, resources
 from ehp.store.writes import WriteTransaction
@@ -62,20 +63,27 @@ def _parameter(name: str) -> str:
 def plan_merge(tx: WriteTransaction, source_id: str, target_id: str, iin: IinRule, base: str) -> MergePlan:
     """What the merge would write; refuses (4xx) when the two records cannot be merged."""
     if source_id == target_id:
-        raise error(400, "invalid", "the source and target are the same record", _parameter("source-patient"))
+        raise error(
+            Category.INVALID,
+            "invalid",
+            "the source and target are the same record",
+            _parameter("source-patient"),
+        )
     records: dict[str, Json] = {}
     for patient_id in sorted((source_id, target_id)):  # one lock order: no deadlock between merges
         stored = tx.current("Patient", patient_id)
         name = "source-patient" if patient_id == source_id else "target-patient"
         if stored is None or stored.content is None:
-            raise error(404, "not-found", f"Patient/{patient_id} is not known", _parameter(name))
+            raise error(
+                Category.NOT_FOUND, "not-found", f"Patient/{patient_id} is not known", _parameter(name)
+            )
         records[patient_id] = loads(stored.content)
     source, target = records[source_id], records[target_id]
     for patient_id, name in ((source_id, "source-patient"), (target_id, "target-patient")):
         survivor = replaced_by(records[patient_id])
         if survivor is not None:
             raise error(
-                409,
+                Category.CONFLICT,
                 "conflict",
                 f"Patient/{patient_id} was already merged into Patient/{survivor}",
                 _parameter(name),
@@ -83,7 +91,7 @@ def plan_merge(tx: WriteTransaction, source_id: str, target_id: str, iin: IinRul
     source_iin, target_iin = iin.official_iin(source), iin.official_iin(target)
     if source_iin and target_iin and source_iin[0] != target_iin[0]:
         raise error(
-            422,
+            Category.UNPROCESSABLE,
             "business-rule",
             f"the records have different IINs ({source_iin[0]}, {target_iin[0]}): they are two people",
             _parameter("source-patient"),

@@ -7,7 +7,7 @@ authority of their own). A facility is an ``Organization`` of a type of :data:`F
 (``partOf`` its region's department) with a building ``Location`` (``partOf`` its district's).
 Practitioners are a ``Practitioner`` (with their IIN) and one ``PractitionerRole`` per
 organisation and specialty. These are the same shapes and codes the synthetic country uses
-(:mod:`ehp.synth.infrastructure`, :mod:`ehp.synth.codes`), plus ``dispensary``.
+(:mod:`ehp.synth.infrastructure`, :mod:`ehp.fhir.codes`), plus ``dispensary``.
 
 Ids are name-based UUIDs of the CSV codes (and the IIN for people), so loading a file again
 changes nothing but the version numbers, and the rows may come in any order.
@@ -27,7 +27,7 @@ Practitioners CSV (``iin``, ``family``, ``given``, ``organization`` and ``specia
     iin,family,given,patronymic,organization,specialty,role,phone
     860330400158,Ахметова,Айгерім,Маратқызы,astana/pc-1,gp,doctor,
 
-``specialty`` is a key of :data:`~ehp.synth.codes.SPECIALTIES` (``gp``, ``pediatrics``...),
+``specialty`` is a key of :data:`~ehp.fhir.codes.SPECIALTIES` (``gp``, ``pediatrics``...),
 ``role`` a code of the HL7 practitioner-role system (default ``doctor``).
 """
 
@@ -40,10 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ehp.registry.attachment import REASON_SYSTEM, REASONS
-from ehp.registry.iin import iin_birth_date_and_sex
-from ehp.registry.iin_rule import iin_problem
-from ehp.synth.codes import (
+from ehp.fhir.codes import (
     FACILITY_KINDS,
     FACILITY_TYPE,
     ORGANIZATION_TYPE,
@@ -53,7 +50,10 @@ from ehp.synth.codes import (
     SPECIALTIES,
     Code,
 )
-from ehp.synth.geography import REGIONS
+from ehp.registry.attachment import REASON_SYSTEM, REASONS
+from ehp.registry.geography import REGIONS
+from ehp.registry.iin import iin_birth_date_and_sex
+from ehp.registry.iin_rule import iin_problem
 
 Json = dict[str, Any]
 ORGANIZATION_CODE_SYSTEM = "http://ehp.kz/fhir/sid/organization-code"

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy import Select, and_, false, select
 
 from ehp.fhir.jsonio import loads
+from ehp.index.refs import reference_id
 from ehp.search.query import QueryRunner
 from ehp.store.schema import resource_versions, resources
 from ehp.store.store import StoreReader
@@ -100,16 +101,6 @@ def current_contents(runner: QueryRunner, resource_type: str, ids: Iterable[str]
         )
     )
     return {row.id: loads(row.content) for row in runner.query(statement)}
-
-
-def reference_id(reference: Any, resource_type: str) -> str | None:
-    """The id in a relative ``Type/id`` reference (a Reference object or its text) to ``resource_type``."""
-    text = reference.get("reference") if isinstance(reference, dict) else reference
-    if not isinstance(text, str):
-        return None
-    kind, _, rest = text.partition("/")
-    resource_id = rest.split("/", 1)[0]
-    return resource_id if kind == resource_type and resource_id else None
 
 
 def replaced_by(patient: Json) -> str | None:

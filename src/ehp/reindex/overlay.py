@@ -13,17 +13,19 @@ import time
 
 from sqlalchemy.engine import Engine
 
+from ehp.fhir.definitions import resource_types
+from ehp.index.parameters import parameters_for, set_custom_parameters
 from ehp.reindex.jobs import latest_ids, read_job
 from ehp.reindex.snapshot import parameters_of
-from ehp.search.parameters import set_custom_parameters
 from ehp.store.params import SearchParamRegistry
+from ehp.store.store import Store
 
 CHECK_INTERVAL = 1.0
 """Seconds between two checks of the job table by one process."""
 
 
 class CustomParameters:
-    """Keeps the process's overlay of custom parameters (see :mod:`ehp.search.parameters`) current."""
+    """Keeps the process's overlay of custom parameters (see :mod:`ehp.index.parameters`) current."""
 
     def __init__(self, engine: Engine, params: SearchParamRegistry) -> None:
         self._engine = engine
@@ -56,3 +58,15 @@ class CustomParameters:
             self._params.ensure((base, p.code) for p in indexed for base in p.base)
             set_custom_parameters(in_effect, indexed)
             self._seen = ids
+
+
+def open_store(engine: Engine) -> Store:
+    """The store every server, agent and loader uses: writes index the custom parameters too."""
+    return Store(engine, CustomParameters)
+
+
+def register_search_parameters(store: Store) -> None:
+    """Give every official search parameter its pid (idempotent, safe with several workers), and
+    load the custom ones in effect."""
+    store.params.ensure((t, code) for t in resource_types() for code in parameters_for(t))
+    store.custom_parameters.refresh()

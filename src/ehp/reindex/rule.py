@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ehp.api.errors import error
+from ehp.errors import Category, error
 from ehp.fhir.jsonio import loads
+from ehp.index.custom import CustomParameterError, custom_parameter, is_custom
 from ehp.reindex.jobs import search_parameter_query
-from ehp.search.custom import CustomParameterError, custom_parameter, is_custom
 from ehp.store.schema import resources
 from ehp.store.writes import WriteTransaction
 
 
 class SearchParameterRule:
     """Refuses (422) an active custom SearchParameter that cannot be applied (see
-    :mod:`ehp.search.custom`) or whose code another active custom parameter of a shared base has."""
+    :mod:`ehp.index.custom`) or whose code another active custom parameter of a shared base has."""
 
     resource_types = frozenset({"SearchParameter"})
 
@@ -24,14 +24,14 @@ class SearchParameterRule:
         try:
             parameter = custom_parameter(resource)
         except CustomParameterError as failure:
-            raise error(422, "business-rule", str(failure), failure.expression) from None
+            raise error(Category.UNPROCESSABLE, "business-rule", str(failure), failure.expression) from None
         for other_id, other in _other_search_parameters(tx, resource_id):
             if not is_custom(other) or other.get("code") != parameter.code:
                 continue
             shared = sorted(set(parameter.base).intersection(other.get("base") or ()))
             if shared:
                 raise error(
-                    422,
+                    Category.UNPROCESSABLE,
                     "business-rule",
                     f"SearchParameter/{other_id} already defines the custom parameter '{parameter.code}' "
                     f"on {', '.join(shared)}",

@@ -28,6 +28,7 @@ from sqlalchemy.exc import OperationalError
 
 from ehp.context import SYSTEM_CONTEXT
 from ehp.fhir.jsonio import loads
+from ehp.index.extract import IndexRows, extract_index
 from ehp.reindex.jobs import (
     CURRENT_VERSION,
     Job,
@@ -39,7 +40,6 @@ from ehp.reindex.jobs import (
 )
 from ehp.reindex.overlay import CHECK_INTERVAL
 from ehp.reindex.snapshot import Entry, plan_job
-from ehp.search.extract import IndexRows, extract_index
 from ehp.store.bulk import bulk_insert
 from ehp.store.clock import now_micros
 from ehp.store.params import SearchParamRegistry

@@ -7,8 +7,8 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ehp.search.custom import CustomParameterError, custom_parameter, is_custom
-from ehp.search.parameters import SearchParameter
+from ehp.index.custom import CustomParameterError, custom_parameter, is_custom
+from ehp.index.parameters import SearchParameter
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, not_, or_
 
-from ehp.search.normalization import date_range, normalize_string, words
+from ehp.index.normalization import date_range, normalize_string, words
 from ehp.search.sql import starts_with
 from ehp.search.values import (
     SearchValueError,

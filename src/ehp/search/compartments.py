@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.sql.selectable import NamedFromClause
 
+from ehp.index.parameters import parameters_for
 from ehp.search.clauses import reference_condition
-from ehp.search.parameters import parameters_for
 from ehp.search.query import Scope
 from ehp.search.sql import pid_in
 from ehp.store.schema import idx_reference
@@ -29,7 +29,7 @@ OWNER = "{def}"
 
 @cache
 def _table() -> dict[str, Any]:
-    raw = files("ehp.search").joinpath("definitions/compartments.json.gz").read_bytes()
+    raw = files("ehp.index").joinpath("definitions/compartments.json.gz").read_bytes()
     table: dict[str, Any] = json.loads(gzip.decompress(raw))
     return table
 

@@ -21,6 +21,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Table, and_, not_, or_, select
 from sqlalchemy.sql.selectable import NamedFromClause
 
+from ehp.index.composites import component_types
+from ehp.index.normalization import normalize_string
 from ehp.search.clauses import (
     date_condition,
     number_condition,
@@ -31,8 +33,6 @@ from ehp.search.clauses import (
     uri_condition,
     words_conditions,
 )
-from ehp.search.composites import component_types
-from ehp.search.normalization import normalize_string
 from ehp.search.sql import all_of, pid_in, starts_with
 from ehp.search.values import (
     SearchValueError,

@@ -26,9 +26,9 @@ from sqlalchemy import ColumnElement, Select, and_, false, not_, or_, select, tr
 from sqlalchemy.sql.selectable import NamedFromClause
 
 from ehp.fhir.definitions import is_resource_type
+from ehp.index.parameters import SearchParameter, all_parameters, parameters_for
 from ehp.search.clauses import date_search_range, local_reference, range_condition
 from ehp.search.criteria import BUILDERS, MODIFIERS, Target, missing, values_of
-from ehp.search.parameters import SearchParameter, all_parameters, parameters_for
 from ehp.search.sql import pid_in
 from ehp.search.values import SearchValueError, unescape
 from ehp.store.params import SearchParamRegistry

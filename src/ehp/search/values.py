@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ehp.fhir.definitions import is_resource_type
-from ehp.search.normalization import number_range as stored_number_range
+from ehp.index.normalization import number_range as stored_number_range
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 

@@ -22,10 +22,10 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, select
 
+from ehp.scopes import ScopeError, Scopes, parse_scope
 from ehp.security.backend_services import OAuthError, within
 from ehp.security.keys import signing_key
 from ehp.security.launch_schema import app_clients, authorization_codes
-from ehp.security.scopes import ScopeError, Scopes, parse_scope
 from ehp.security.tokens import issue_token
 from ehp.store.database import writer
 

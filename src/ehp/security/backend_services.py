@@ -19,9 +19,9 @@ import jwt
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 
+from ehp.scopes import ResourceScope, ScopeError, Scopes, parse_scope
 from ehp.security.keys import signing_key
 from ehp.security.schema import oauth_clients, used_assertions
-from ehp.security.scopes import ResourceScope, ScopeError, Scopes, parse_scope
 from ehp.security.tokens import ALGORITHMS, LEEWAY_SECONDS, check_subject, issue_token
 from ehp.store.database import writer
 

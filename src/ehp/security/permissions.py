@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ehp.context import RequestContext
 from ehp.fhir.definitions import resource_types
-from ehp.security.scopes import Permission
+from ehp.scopes import Permission
 
 INTERACTION_PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("GET", "instance"): "r",

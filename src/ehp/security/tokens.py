@@ -21,7 +21,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ehp.security.scopes import ScopeError, Scopes
+from ehp.scopes import ScopeError, Scopes
 
 ALGORITHMS = ("ES256", "RS256")
 """Signature algorithms accepted on verification (asymmetric only)."""

@@ -16,7 +16,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATIONS = Path(__file__).parents[1] / "migrations"
+"""The Alembic scripts, run by path: they sit above every layer because they know every table."""
 WRITE_OPTION = "ehp_write"
 """Execution option marking a write transaction (see the module doc)."""
 

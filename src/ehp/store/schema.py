@@ -195,7 +195,7 @@ INDEX_TABLES: dict[str, Table] = {
     "composites": idx_composite,
     "words": idx_word,
 }
-"""Index table per field of ``ehp.search.extract.IndexRows``."""
+"""Index table per field of ``ehp.index.extract.IndexRows``."""
 
 INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
     name: tuple(column.name for column in table.columns) for name, table in INDEX_TABLES.items()

@@ -7,16 +7,15 @@ decisions and audit will hook in.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, Select
 from sqlalchemy.exc import IntegrityError
 
 from ehp.context import RequestContext
-from ehp.reindex.overlay import CustomParameters
 from ehp.store.database import writer
 from ehp.store.errors import ConcurrentWrite
 from ehp.store.params import SearchParamRegistry
@@ -26,14 +25,42 @@ from ehp.store.writelock import WriterLock
 from ehp.store.writes import WriteTransaction
 
 
+class CustomParameterSource(Protocol):
+    """Keeps the process's custom search parameters current before each write indexes a resource.
+
+    The reindex package's overlay (:func:`ehp.reindex.overlay.open_store`) is the one in use; the
+    store only asks it to refresh, so that the store does not depend on the jobs that define them.
+    """
+
+    def refresh_if_due(self) -> None: ...
+
+    def refresh(self, *, force: bool = True) -> None: ...
+
+
+class OfficialParametersOnly:
+    """No custom parameters: writes index the official R4 search parameters only."""
+
+    def refresh_if_due(self) -> None:
+        return None
+
+    def refresh(self, *, force: bool = True) -> None:
+        return None
+
+
 class Store:
     """A FHIR resource store on one database (SQLite or PostgreSQL)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        custom_parameters: Callable[[Engine, SearchParamRegistry], CustomParameterSource] | None = None,
+    ) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         self.params = SearchParamRegistry(engine)
-        self.custom_parameters = CustomParameters(engine, self.params)
+        self.custom_parameters: CustomParameterSource = (
+            custom_parameters(engine, self.params) if custom_parameters else OfficialParametersOnly()
+        )
         self._writer = writer(engine)
         database = engine.url.database
         on_disk = self.dialect == "sqlite" and database not in (None, "", ":memory:")

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from ehp.context import RequestContext
 from ehp.fhir.jsonio import dumps
-from ehp.search.extract import IndexRows, extract_index
+from ehp.index.extract import IndexRows, extract_index
 from ehp.store.bulk import bulk_insert
 from ehp.store.clock import now_micros, to_instant
 from ehp.store.params import SearchParamRegistry

@@ -13,9 +13,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ehp.api.app import register_search_parameters
+from ehp.reindex.overlay import open_store, register_search_parameters
 from ehp.store.database import open_engine
-from ehp.store.store import Store
 from ehp.sync.client import CentralClient, CentralRefused, CentralUnavailable, ClientCredentials
 from ehp.sync.puller import Puller
 from ehp.sync.shipper import Shipper
@@ -39,7 +38,7 @@ class NodeAgent:
     def __init__(self, settings: NodeSyncSettings) -> None:
         self.settings = settings
         self._engine = open_engine(settings.database, pool_size=2)
-        self._store = Store(self._engine)
+        self._store = open_store(self._engine)
         register_search_parameters(self._store)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

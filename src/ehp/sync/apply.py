@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, insert, select, tuple_, update
 
 from ehp.fhir.jsonio import JsonError, dumps, loads
-from ehp.search.extract import IndexRows, extract_index
+from ehp.index.extract import IndexRows, extract_index
 from ehp.store.clock import now_micros
 from ehp.store.versions import StoredVersion
 from ehp.store.writes import WriteTransaction

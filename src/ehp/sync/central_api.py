@@ -28,12 +28,12 @@ from starlette.routing import Route
 
 from ehp.access.events import audit_records
 from ehp.access.policy import AccessPolicy
-from ehp.api.errors import FhirError, audit_unavailable, bad_request, error
 from ehp.api.service import error_response
 from ehp.context import RequestContext, development_context
+from ehp.errors import Category, FhirError, audit_unavailable, bad_request, error
 from ehp.fhir.jsonio import dumps
+from ehp.scopes import Permission
 from ehp.security.authenticator import Authenticator
-from ehp.security.scopes import Permission
 from ehp.security.tokens import TokenError
 from ehp.store.clock import now_micros
 from ehp.store.database import writer
@@ -104,13 +104,19 @@ class CentralSync:
         try:
             ctx = self.authenticator.context(request.headers.get("authorization"), client)
         except TokenError as failure:
-            refused = error(401, "login", str(failure))
+            refused = error(Category.UNAUTHENTICATED, "login", str(failure))
             refused.headers["WWW-Authenticate"] = 'Bearer realm="ehp", error="invalid_token"'
             raise refused from None
         if ctx.actor != f"Organization/{node_id}":
-            raise error(403, "forbidden", f"this access token is not node {node_id}'s (it is {ctx.actor})")
+            raise error(
+                Category.FORBIDDEN,
+                "forbidden",
+                f"this access token is not node {node_id}'s (it is {ctx.actor})",
+            )
         if not ctx.may("Patient", permission):
-            raise error(403, "forbidden", f"the access token's scopes do not allow '{permission}'")
+            raise error(
+                Category.FORBIDDEN, "forbidden", f"the access token's scopes do not allow '{permission}'"
+            )
         return ctx
 
     async def changes(self, request: Request) -> Response:
@@ -119,7 +125,7 @@ class CentralSync:
             ctx = self._node(request, node_id, "c")
             assert node_id is not None
             if request.headers.get("content-type", "").split(";")[0].strip() != NDJSON:
-                raise error(415, "not-supported", f"send the changes as {NDJSON}")
+                raise error(Category.UNSUPPORTED_MEDIA_TYPE, "not-supported", f"send the changes as {NDJSON}")
             body = await request.body()
             try:
                 changes = [decode(line) for line in decode_lines(body)]
@@ -131,7 +137,9 @@ class CentralSync:
                 )
                 if not ctx.may(change.version.resource_type, permission):
                     raise error(
-                        403, "forbidden", f"node {node_id} may not write {change.version.resource_type}"
+                        Category.FORBIDDEN,
+                        "forbidden",
+                        f"node {node_id} may not write {change.version.resource_type}",
                     )
             after = _integer(request, "after", -1)
             result = await run_in_threadpool(self._apply, node_id, changes, after if after >= 0 else None)
@@ -155,7 +163,7 @@ class CentralSync:
         except ProtocolError as failure:
             raise bad_request(str(failure)) from None
         except OutOfOrder as failure:
-            raise error(409, "conflict", str(failure)) from None
+            raise error(Category.CONFLICT, "conflict", str(failure)) from None
 
     async def register(self, request: Request) -> Response:
         try:
@@ -272,7 +280,9 @@ class CentralSync:
             ).scalar()
             if follower != node_id:
                 raise error(
-                    403, "forbidden", f"node {node_id} does not serve Patient/{patient_id}'s polyclinic"
+                    Category.FORBIDDEN,
+                    "forbidden",
+                    f"node {node_id} does not serve Patient/{patient_id}'s polyclinic",
                 )
             return passport_versions(connection, patient_id, after, limit)
 

@@ -24,8 +24,8 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.engine import Connection
 
 from ehp.fhir.jsonio import loads
+from ehp.index.refs import reference_id
 from ehp.registry.attachment import is_attachment
-from ehp.registry.records import reference_id
 from ehp.store.clock import now_micros
 from ehp.store.database import writer
 from ehp.store.reads import read_version

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
+from ehp.registry.geography import REGION_CODES
 from ehp.synth.generator import FORMATS, SynthConfig, synthesize
-from ehp.synth.geography import REGION_CODES
 from ehp.synth.loader import LoadError, load_database, load_http
 
 

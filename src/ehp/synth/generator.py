@@ -31,7 +31,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ehp.synth.geography import REGION_CODES
+from ehp.registry.geography import REGION_CODES
 from ehp.synth.history import records
 from ehp.synth.ids import stream
 from ehp.synth.infrastructure import IinRegistry, build_country, infrastructure_resources
@@ -50,7 +50,7 @@ class SynthConfig:
     people: int
     seed: int = 1
     regions: tuple[str, ...] | None = None
-    """Generate only these regions (codes of :data:`~ehp.synth.geography.REGION_CODES`)."""
+    """Generate only these regions (codes of :data:`~ehp.registry.geography.REGION_CODES`)."""
 
     def __post_init__(self) -> None:
         if self.people < 1:

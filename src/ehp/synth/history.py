@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from itertools import pairwise
 
+from ehp.fhir import codes
+from ehp.fhir.codes import Code
 from ehp.registry.iin import IIN_SYSTEM
-from ehp.synth import codes
-from ehp.synth.codes import Code
 from ehp.synth.infrastructure import Facility
 from ehp.synth.names import human_names
 from ehp.synth.population import RECORDS_FROM, REFERENCE_DATE, Person, cause_of_death, years_later

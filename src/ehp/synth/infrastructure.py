@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from ehp.fhir import codes
+from ehp.registry.geography import REGIONS, District, Region
 from ehp.registry.iin import IIN_SYSTEM, Sex, issue_iins
-from ehp.synth import codes
-from ehp.synth.geography import REGIONS, District, Region
 from ehp.synth.ids import stable_id, stream
 from ehp.synth.names import STREETS, family_name, human_names, person_name
 

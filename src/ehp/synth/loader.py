@@ -37,10 +37,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ehp.api.app import register_search_parameters
 from ehp.context import RequestContext
 from ehp.fhir.issues import Issue
 from ehp.fhir.validation import validate_resource
+from ehp.reindex.overlay import open_store, register_search_parameters
 from ehp.store.database import migrate, open_engine, refresh_statistics
 from ehp.store.errors import ConcurrentWrite
 from ehp.store.store import Store
@@ -324,7 +324,7 @@ def load_database(folder: Path, database: str, *, show_progress: bool = True) ->
     started = time.perf_counter()
     try:
         migrate(engine)
-        store = Store(engine)
+        store = open_store(engine)
         register_search_parameters(store)
         total = _batch_counts(files)
         with _progress_bar(show_progress) as bar:

@@ -18,8 +18,8 @@ from datetime import date, timedelta
 from itertools import accumulate
 from typing import Any
 
+from ehp.fhir import codes
 from ehp.registry.iin import Sex
-from ehp.synth import codes
 from ehp.synth.ids import random_id, stream
 from ehp.synth.infrastructure import Country, DistrictCare, Facility, IinRegistry, RegionCare, Staff
 from ehp.synth.names import STREETS, PersonName, family_name, person_name

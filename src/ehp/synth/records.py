@@ -6,9 +6,9 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
+from ehp.fhir import codes
+from ehp.fhir.codes import Code
 from ehp.registry.attachment import END_REASON, START_REASON, reason_extension
-from ehp.synth import codes
-from ehp.synth.codes import Code
 from ehp.synth.ids import random_id
 from ehp.synth.infrastructure import Facility, Staff
 from ehp.synth.population import Person

@@ -15,14 +15,14 @@ from urllib.parse import parse_qsl
 from uuid import uuid4
 
 from ehp.api.call import Call
-from ehp.api.errors import FhirError, bad_request, error
 from ehp.api.interactions.common import if_none_exist_criteria
 from ehp.api.interactions.paging import embedded
 from ehp.api.messages import FhirRequest, FhirResponse
 from ehp.api.routing import shape_of
+from ehp.errors import Category, FhirError, bad_request, error
 from ehp.fhir.issues import Issue
 from ehp.fhir.validation import validate_resource
-from ehp.search.extract import extract_index
+from ehp.index.extract import extract_index
 from ehp.search.query import InnerFilter, find_ids
 from ehp.store.clock import now_micros, to_instant
 from ehp.store.errors import ConcurrentWrite, VersionConflict
@@ -83,7 +83,9 @@ def batch_or_transaction(call: Call) -> FhirResponse:
         raise bad_request("Bundle.entry must be an array", "Bundle.entry")
     if len(raw_entries) > call.service.settings.max_bundle_entries:
         raise error(
-            413, "too-costly", f"a Bundle may hold at most {call.service.settings.max_bundle_entries} entries"
+            Category.TOO_LARGE,
+            "too-costly",
+            f"a Bundle may hold at most {call.service.settings.max_bundle_entries} entries",
         )
     entries = [_entry(call, index, raw) for index, raw in enumerate(raw_entries)]
     if kind == "batch":
@@ -95,8 +97,8 @@ def batch_or_transaction(call: Call) -> FhirResponse:
         with call.service.store.transaction(call.ctx) as tx:
             _run_transaction(call, tx, entries, links)
     except (VersionConflict, ConcurrentWrite) as failure:
-        status = 412 if isinstance(failure, VersionConflict) else 409
-        raise error(status, "conflict", str(failure)) from None
+        why = Category.PRECONDITION_FAILED if isinstance(failure, VersionConflict) else Category.CONFLICT
+        raise error(why, "conflict", str(failure)) from None
     return _response_bundle("transaction-response", entries)
 
 
@@ -137,7 +139,7 @@ def _prepare(entries: list[Entry]) -> dict[str, str] | None:
     for entry in written:
         issues = [issue for issue in validate_resource(entry.resource) if issue.is_error]
         if issues:
-            raise _in_entry(FhirError(422, issues), entry)
+            raise _in_entry(FhirError(Category.UNPROCESSABLE, issues), entry)
         entry.request.validated = True
     if any(_is_conditional(entry) for entry in entries):
         return None
@@ -248,7 +250,12 @@ def _existing_match(
     found = find_ids(_inside(tx), resource_type, criteria, limit=2, visible=visible)
     if len(found) > 1:
         raise _in_entry(
-            error(412, "multiple-matches", "the If-None-Exist criteria match more than one resource"), entry
+            error(
+                Category.PRECONDITION_FAILED,
+                "multiple-matches",
+                "the If-None-Exist criteria match more than one resource",
+            ),
+            entry,
         )
     return found[0] if found else None
 
@@ -274,7 +281,12 @@ def _resolve_conditional(
     if len(found) != 1:
         how = "no resource" if not found else "more than one resource"
         raise _in_entry(
-            error(412, "not-found", f"the conditional reference '{reference}' matches {how}"), entry
+            error(
+                Category.PRECONDITION_FAILED,
+                "not-found",
+                f"the conditional reference '{reference}' matches {how}",
+            ),
+            entry,
         )
     return f"{resource_type}/{found[0]}"
 
@@ -289,7 +301,7 @@ def _in_entry(failure: FhirError, entry: Entry) -> FhirError:
         )
         for issue in failure.issues
     ]
-    return FhirError(failure.status, issues, failure.headers)
+    return FhirError(failure.category, issues, failure.headers)
 
 
 def _response_bundle(kind: str, entries: list[Entry]) -> FhirResponse:

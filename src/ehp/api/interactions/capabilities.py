@@ -11,9 +11,9 @@ from ehp.api.messages import FhirResponse
 from ehp.api.operations import definition_url
 from ehp.fhir.definitions import resource_types
 from ehp.fhir.jsonio import dumps
+from ehp.index.parameters import SearchParameter, overlay_generation, parameters_for
 from ehp.search.compartments import compartment_types, compartment_url
 from ehp.search.criteria import MODIFIERS
-from ehp.search.parameters import SearchParameter, overlay_generation, parameters_for
 from ehp.store.clock import now_micros, to_instant
 
 INSTANCE_INTERACTIONS = {

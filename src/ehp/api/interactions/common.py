@@ -7,9 +7,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from ehp.api.call import Call
-from ehp.api.errors import FhirError, bad_request, error
 from ehp.api.messages import FhirResponse
 from ehp.api.rules import apply_rules
+from ehp.errors import Category, FhirError, bad_request, error
 from ehp.fhir.issues import Issue, issues_to_operation_outcome
 from ehp.fhir.validation import validate_resource
 from ehp.search.query import find_ids
@@ -27,7 +27,7 @@ def require_valid(call: Call, resource: dict[str, Any]) -> None:
     issues = validate_resource(resource)
     errors = [issue for issue in issues if issue.severity in ("error", "fatal")]
     if errors:
-        raise FhirError(422, errors)
+        raise FhirError(Category.UNPROCESSABLE, errors)
 
 
 def check_rules(call: Call, resource_id: str, resource: dict[str, Any]) -> None:
@@ -99,4 +99,6 @@ def if_none_exist_criteria(header: str) -> list[tuple[str, str]]:
 
 
 def too_many(what: str) -> FhirError:
-    return error(412, "multiple-matches", f"the {what} criteria match more than one resource")
+    return error(
+        Category.PRECONDITION_FAILED, "multiple-matches", f"the {what} criteria match more than one resource"
+    )

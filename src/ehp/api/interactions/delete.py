@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ehp.api.call import Call
-from ehp.api.errors import not_found
 from ehp.api.interactions.common import check_version, conditional_matches, too_many, version_headers
 from ehp.api.messages import FhirResponse
+from ehp.errors import not_found
 from ehp.fhir.issues import Issue, issues_to_operation_outcome
 
 

@@ -6,10 +6,10 @@ from typing import Any
 from uuid import uuid4
 
 from ehp.api.call import Call
-from ehp.api.errors import bad_request
 from ehp.api.interactions.paging import history_entry, int_param, page_link, page_size
 from ehp.api.messages import FhirResponse
-from ehp.search.normalization import date_range
+from ehp.errors import bad_request
+from ehp.index.normalization import date_range
 from ehp.store.clock import now_micros, to_instant
 from ehp.store.reads import HistoryQuery
 

@@ -9,8 +9,8 @@ from datetime import date
 from typing import Any
 
 from ehp.api.call import Call
-from ehp.api.errors import FhirError, bad_request
-from ehp.registry.records import reference_id
+from ehp.errors import FhirError, bad_request
+from ehp.index.refs import reference_id
 
 Json = dict[str, Any]
 

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 import orjson
 
 from ehp.api.call import Call
-from ehp.api.errors import bad_request
+from ehp.errors import bad_request
 from ehp.store.clock import to_instant
 from ehp.store.versions import StoredVersion
 

@@ -8,7 +8,6 @@ from typing import Any
 import jsonpatch
 
 from ehp.api.call import Call
-from ehp.api.errors import FhirError, bad_request, error, gone, not_found
 from ehp.api.interactions.common import (
     check_rules,
     check_version,
@@ -18,6 +17,7 @@ from ehp.api.interactions.common import (
     write_response,
 )
 from ehp.api.messages import FhirResponse
+from ehp.errors import Category, FhirError, bad_request, error, gone, not_found
 from ehp.fhir.issues import Issue
 from ehp.fhir.jsonio import JsonError, loads
 
@@ -37,13 +37,13 @@ def patch(call: Call) -> FhirResponse:
     try:
         patched = jsonpatch.apply_patch(resource, operations, in_place=True)
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as failure:
-        raise error(422, "processing", f"the patch cannot be applied: {failure}") from None
+        raise error(Category.UNPROCESSABLE, "processing", f"the patch cannot be applied: {failure}") from None
     if (
         not isinstance(patched, dict)
         or patched.get("resourceType") != call.type
         or patched.get("id") != call.id
     ):
-        raise error(422, "processing", "a patch must not change the resource's type or id")
+        raise error(Category.UNPROCESSABLE, "processing", "a patch must not change the resource's type or id")
     require_valid(call, patched)
     check_rules(call, call.id, patched)
     stored = tx.write(call.type, call.id, patched, "PATCH")
@@ -68,7 +68,7 @@ def _patch_document(call: Call) -> list[Any]:
         content_type = (request.header("content-type") or "").split(";")[0].strip()
         if content_type != JSON_PATCH:
             raise FhirError(
-                415,
+                Category.UNSUPPORTED_MEDIA_TYPE,
                 [
                     Issue(
                         "error",
@@ -88,7 +88,8 @@ def _from_binary(resource: Any) -> Any:
         raise bad_request("a PATCH entry of a Bundle carries a Binary with a JSON Patch document")
     if resource.get("contentType") != JSON_PATCH:
         raise FhirError(
-            415, [Issue("error", "not-supported", f"the Binary's contentType must be '{JSON_PATCH}'")]
+            Category.UNSUPPORTED_MEDIA_TYPE,
+            [Issue("error", "not-supported", f"the Binary's contentType must be '{JSON_PATCH}'")],
         )
     try:
         return loads(base64.b64decode(resource.get("data", ""), validate=True))

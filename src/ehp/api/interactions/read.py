@@ -5,10 +5,10 @@ from __future__ import annotations
 from email.utils import parsedate_to_datetime
 
 from ehp.api.call import Call
-from ehp.api.errors import gone, not_found
 from ehp.api.interactions.common import version_headers
 from ehp.api.messages import FhirResponse
 from ehp.api.operations import served_definition
+from ehp.errors import gone, not_found
 from ehp.store.versions import StoredVersion
 
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from ehp.api.call import Call
-from ehp.api.errors import bad_request, error, not_found
 from ehp.api.messages import FhirResponse
+from ehp.errors import Category, bad_request, error, not_found
 from ehp.fhir.definitions import is_resource_type
 from ehp.reindex.jobs import Job, JobRunning, latest_job, read_job
 from ehp.reindex.runner import start_job
@@ -28,13 +28,17 @@ from ehp.store.writes import WriteTransaction
 def start_reindex(call: Call) -> FhirResponse:
     if isinstance(call.reader, WriteTransaction):
         raise error(
-            400, "not-supported", "$reindex starts a background job; it cannot be part of a transaction"
+            Category.INVALID,
+            "not-supported",
+            "$reindex starts a background job; it cannot be part of a transaction",
         )
     limit = (call.resource_type,) if call.resource_type is not None else _types(call)
     try:
         job = start_job(call.service.store, limit)
     except JobRunning as running:
-        refused = error(409, "conflict", f"{running}; wait until it is done (see Content-Location)")
+        refused = error(
+            Category.CONFLICT, "conflict", f"{running}; wait until it is done (see Content-Location)"
+        )
         refused.headers["Content-Location"] = _location(call, running.job_id)
         raise refused from None
     return FhirResponse(202, resource=_status(job), headers={"Content-Location": _location(call, job.id)})

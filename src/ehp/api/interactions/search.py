@@ -16,9 +16,9 @@ from urllib.parse import parse_qsl, urlencode
 from uuid import uuid4
 
 from ehp.api.call import Call
-from ehp.api.errors import bad_request, error, not_found
 from ehp.api.interactions.paging import embedded
 from ehp.api.messages import FhirResponse
+from ehp.errors import Category, bad_request, error, not_found
 from ehp.fhir.definitions import is_resource_type, resource_types
 from ehp.fhir.issues import Issue, issues_to_operation_outcome
 from ehp.search.compartments import compartment_types, members
@@ -90,12 +90,16 @@ def _compartment(call: Call, query: list[tuple[str, str]]) -> FhirResponse:
         types = tuple(sorted(t for t in members(owner) if call.ctx.may(t, "s")))
         if not types:
             raise error(
-                403, "forbidden", f"the access token's scopes allow searching none of {owner}'s types"
+                Category.FORBIDDEN,
+                "forbidden",
+                f"the access token's scopes allow searching none of {owner}'s types",
             )
     elif is_resource_type(target):
         types = (target,)
         if not call.ctx.may(target, "s"):
-            raise error(403, "forbidden", f"the access token's scopes do not allow searching {target}")
+            raise error(
+                Category.FORBIDDEN, "forbidden", f"the access token's scopes do not allow searching {target}"
+            )
     else:
         raise not_found(f"'{target}' is not a resource type this server knows")
     compartment = Compartment(owner, call.id)

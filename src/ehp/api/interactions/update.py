@@ -6,7 +6,6 @@ from typing import Any
 from uuid import uuid4
 
 from ehp.api.call import Call
-from ehp.api.errors import bad_request
 from ehp.api.interactions.common import (
     check_rules,
     check_version,
@@ -16,6 +15,7 @@ from ehp.api.interactions.common import (
     write_response,
 )
 from ehp.api.messages import FhirResponse
+from ehp.errors import bad_request
 
 
 def update(call: Call) -> FhirResponse:

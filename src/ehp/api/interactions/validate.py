@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ehp.api.call import Call
-from ehp.api.errors import bad_request
 from ehp.api.messages import FhirResponse
+from ehp.errors import bad_request
 from ehp.fhir.issues import Issue, issues_to_operation_outcome
 from ehp.fhir.validation import validate_resource
 

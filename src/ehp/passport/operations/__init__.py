@@ -1,0 +1,1 @@
+"""The passport's FHIR operations on a patient's record ($everything, $summary)."""

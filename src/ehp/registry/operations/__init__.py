@@ -1,0 +1,1 @@
+"""The registries' FHIR operations ($match, $merge, $attach, $detach, $attached, $coverage, $duplicates)."""

@@ -1,0 +1,150 @@
+"""The server: one application assembled from the API, the passport pages, the federation
+routes and the authorization server's endpoints, on one database."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from ehp.access.audit_queue import AuditQueue
+from ehp.access.policy import AccessPolicy, AccessSettings
+from ehp.api.http import FhirApp
+from ehp.api.service import FhirService, Settings
+from ehp.context import RequestContext
+from ehp.fhir.validation import warm_up
+from ehp.index.compiled import compile_stats
+from ehp.passport.web import PassportPages
+from ehp.registry.rules import registry_rules
+from ehp.reindex.overlay import open_store, register_search_parameters
+from ehp.reindex.rule import SearchParameterRule
+from ehp.security.app_launch import exchange_code
+from ehp.security.audit import AnchorFile
+from ehp.security.authenticator import Authenticator, IssuerSettings
+from ehp.security.backend_services import OAuthError, exchange
+from ehp.security.discovery import smart_configuration_document
+from ehp.security.login_page import launch_routes
+from ehp.server.routes import build_routes
+from ehp.store.database import migrate, open_engine
+from ehp.sync.central_api import CentralSync
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    database_url: str,
+    *,
+    role: str = "node",
+    auth: str = "required",
+    migrate_schema: bool = True,
+    issuer: IssuerSettings | None = None,
+) -> Starlette:
+    """Build the application for a database; the schema is migrated first unless told otherwise."""
+    engine = open_engine(database_url)
+    if migrate_schema:
+        migrate(engine)
+    store = open_store(engine)
+    register_search_parameters(store)
+    warm_up()
+    compile_stats()
+    service = FhirService(
+        store, Settings(role=role), build_routes(), (*registry_rules(), SearchParameterRule())
+    )
+    authenticator: Authenticator | None = None
+    if auth == "none":
+        log.warning(
+            "AUTHENTICATION IS OFF (--auth none): anyone who can reach this server can read and write. "
+            "Use it for development and tests only."
+        )
+    else:
+        authenticator = Authenticator(engine, issuer or IssuerSettings.from_environment())
+        service.access = AccessPolicy(
+            store,
+            AuditQueue(engine, lock=store.write_lock, anchors=AnchorFile.from_environment()),
+            AccessSettings.from_environment(),
+        )
+    endpoint = FhirApp(service, authenticator).endpoint
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+    async def home(_: Request) -> Response:
+        return RedirectResponse("/fhir/metadata")
+
+    async def smart_configuration(request: Request) -> Response:
+        return JSONResponse(
+            smart_configuration_document(f"{request.url.scheme}://{request.url.netloc}", authenticator)
+        )
+
+    async def jwks(_: Request) -> Response:
+        return JSONResponse(authenticator.jwks() if authenticator else {"keys": []})
+
+    async def token_endpoint(request: Request) -> Response:
+        form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
+        settings = authenticator.settings if authenticator else IssuerSettings.from_environment()
+        endpoint_url = f"{request.url.scheme}://{request.url.netloc}/auth/token"
+        try:
+            if form.get("grant_type") == "authorization_code":
+                answer = await run_in_threadpool(
+                    lambda: exchange_code(engine, form, issuer=settings.issuer, audience=settings.audience)
+                )
+            else:
+                answer = await run_in_threadpool(
+                    exchange, engine, form, endpoint_url, issuer=settings.issuer, audience=settings.audience
+                )
+        except OAuthError as failure:
+            body = {"error": failure.code, "error_description": str(failure)}
+            return JSONResponse(body, status_code=failure.status, headers={"Cache-Control": "no-store"})
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+
+    def failed_login(source_address: str | None, reason: str) -> None:
+        if service.access is not None:
+            service.access.failed_login(
+                RequestContext(actor="anonymous", source_address=source_address), reason
+            )
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        if service.access is not None:
+            service.access.audit.close()
+        engine.dispose()
+
+    sync_routes = CentralSync(store, authenticator, service.access).routes() if role == "central" else []
+    app = Starlette(
+        routes=[
+            *sync_routes,
+            Route("/", home),
+            Route("/.well-known/smart-configuration", smart_configuration),
+            Route("/fhir/.well-known/smart-configuration", smart_configuration),
+            Route("/auth/jwks", jwks),
+            Route("/auth/token", token_endpoint, methods=["POST"]),
+            *launch_routes(
+                engine,
+                authenticator.settings if authenticator else IssuerSettings.from_environment(),
+                failed_login,
+            ),
+            Route("/fhir", endpoint, methods=methods),
+            Route("/fhir/{path:path}", endpoint, methods=methods),
+            *PassportPages(service, authenticator).routes(),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """Factory for uvicorn workers: settings come from ``EHP_*`` variables set by ``ehp serve``."""
+    return create_app(
+        os.environ["EHP_DATABASE"],
+        role=os.environ.get("EHP_ROLE", "node"),
+        auth=os.environ.get("EHP_AUTH", "required"),
+        migrate_schema=False,
+    )
