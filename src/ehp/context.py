@@ -6,7 +6,9 @@ The store records ``actor`` on every version it writes, and the audit trail will
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import count
 from uuid import uuid4
 
 from ehp.scopes import Permission, Scopes
@@ -28,6 +30,9 @@ class RequestContext:
     roles: frozenset[str] = frozenset()
     """The roles given to the actor as data (``administrator``, ``analyst``,
     ``privacy-officer:Organization/ID``), looked up for the token's issuer and subject."""
+    audit_numbers: Iterator[int] = field(default_factory=count, compare=False, repr=False)
+    """Numbers the request's AuditEvents (``{request_id}-{n}``) across all of it: a Bundle's
+    entries each have their own access decision but share the request id."""
 
     def may(self, resource_type: str, permission: Permission) -> bool:
         """Whether the scopes allow this kind of access to this resource type."""

@@ -18,7 +18,7 @@ def test_committed_compartments_match_the_derivation_script() -> None:
     assert spec is not None and spec.loader is not None
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    committed = (ROOT / "src" / "ehp" / "search" / "definitions" / "compartments.json.gz").read_bytes()
+    committed = (ROOT / "src" / "ehp" / "index" / "definitions" / "compartments.json.gz").read_bytes()
     assert script.build_table(examples_package_dir()) == committed
 
 

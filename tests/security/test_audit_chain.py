@@ -60,7 +60,7 @@ def audit_verify(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
 def head_of(url: str) -> str:
     completed = audit_verify(url)
     assert completed.returncode == 0, completed.stderr
-    return completed.stdout.split("head ")[1].strip()
+    return completed.stdout.split("head ")[1].split()[-1]
 
 
 class Tampering:
@@ -88,6 +88,9 @@ def test_intact_chain_verifies_and_prints_its_head(audited: tuple[str, Engine]) 
     completed = audit_verify(url)
     assert completed.returncode == 0, completed.stderr
     assert f"{RECORDS} records" in completed.stdout
+    printed = completed.stdout.split("head ")[1].strip()
+    assert printed == f"{RECORDS} {head_of(url)}", "printed as 'SEQ HASH', ready for --expect-head"
+    assert audit_verify(url, "--expect-head", printed).returncode == 0
     assert audit_verify(url, "--expect-head", head_of(url)).returncode == 0
 
 

@@ -55,12 +55,24 @@ def check_authority(grant: Grant, resource_type: str, before: Json | None, after
     return None
 
 
-def check_attachment_caller(grant: Grant) -> None:
-    """Before ``$attach``/``$detach`` runs: only administrators and clinic systems may ask."""
-    if not grant.everything and not _is_system(grant):
-        raise _refused(
-            "$attach and $detach are run by the registry's administrators or a polyclinic's system"
-        )
+def check_registry_caller(grant: Grant, operation: str, resource_type: str, resource_id: str) -> None:
+    """Before an organisation's registry operation runs: the registry's administrators, or an
+    organisation's own registered system (``$attach``/``$detach`` name their organisations in
+    the episodes they write, checked by :func:`check_attachment`; ``$duplicates`` and
+    ``$coverage`` must be on the calling organisation itself)."""
+    if grant.everything:
+        return
+    if not _is_system(grant):
+        raise _refused(f"${operation} is run by the registry's administrators or an organisation's system")
+    if resource_type == "Organization" and grant.subject != f"Organization/{resource_id}":
+        raise _refused(f"${operation} is run by Organization/{resource_id}'s own system, not by another's")
+
+
+def check_log_reader(grant: Grant, patient: str) -> None:
+    """A patient's access log is theirs: the citizen, their current representatives, and the
+    registry's administrators; the answer depends on the caller only, never on who exists."""
+    if not (grant.everything or patient in grant.own):
+        raise _refused("a citizen reads only their own access log (and those they represent)")
 
 
 def check_attachment(grant: Grant, operation: str, parameters: Json) -> None:

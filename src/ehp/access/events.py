@@ -85,13 +85,13 @@ def audit_records(
         subtypes.append(_BREAK_GLASS_SUBTYPE)
         shared.append({"role": _REASON_ROLE, "name": "reason", "description": emergency_reason})
     records = []
-    for number, patient in enumerate(patients):
+    for patient in patients:
         entities = shared
         if patient is not None:
             entities = [{"what": {"reference": f"Patient/{patient}"}, "role": _PATIENT_ROLE}, *shared]
         event: dict[str, Any] = {
             "resourceType": "AuditEvent",
-            "id": f"{ctx.request_id}-{number}",
+            "id": f"{ctx.request_id}-{next(ctx.audit_numbers)}",
             "type": _TYPE,
             "subtype": subtypes,
             "action": action,

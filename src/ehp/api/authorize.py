@@ -20,11 +20,13 @@ from orjson import loads
 from ehp.access.authority import (
     GOVERNED_TYPES,
     check_attachment,
-    check_attachment_caller,
     check_authority,
+    check_log_reader,
+    check_registry_caller,
 )
 from ehp.access.links import PATIENT, patients_of
 from ehp.access.policy import ACCESS_TYPES, Access
+from ehp.access.route_policy import RoutePolicy
 from ehp.api.interactions.access_log import audit_search
 from ehp.api.messages import FhirResponse
 from ehp.errors import Category, FhirError, bad_request, error, not_found
@@ -44,32 +46,24 @@ _REFUSALS = frozenset({Category.UNAUTHENTICATED, Category.FORBIDDEN, Category.NO
 SEARCH_SHAPES = frozenset(
     {"type", "type-search", "base", "system-search", "compartment", "compartment-search"}
 )
-FREE_OPERATIONS = frozenset({"validate"})
 ATTACHMENT_OPERATIONS = frozenset({"attach", "detach"})
-WRITES = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
-SUBTYPES = {
-    "instance": "read",
-    "version": "vread",
-    "instance-history": "history-instance",
-    "type-history": "history-type",
-    "system-history": "history-system",
-    "type": "search-type",
-    "type-search": "search-type",
-    "base": "search-system",
-    "system-search": "search-system",
-    "compartment": "search-compartment",
-    "compartment-search": "search-compartment",
-}
 
 
 def guarded(call: Call, route: Route, check_scope: Callable[[], None]) -> FhirResponse:
     """Run ``route`` for ``call`` under the token's scopes and the caller's grant, and audit it."""
+    if route.policy is None:
+        raise error(
+            Category.INTERNAL,
+            "exception",
+            f"{route.method} {route.shape} {route.operation or ''} declares no access policy, so it is "
+            "not served",
+        )
     access = call.access
-    if access is None or route.shape == "metadata":
+    if access is None or route.policy is RoutePolicy.PUBLIC:
         check_scope()
         return route.handler(call)
-    subtype = _subtype(call, route)
-    action = "E" if route.operation else _action(call, route)
+    subtype = route.audit_subtype
+    action = route.audit_action
     try:
         check_scope()
         _break_glass(call, access, route)
@@ -154,20 +148,6 @@ def _returned_types(resource: dict[str, Any]) -> set[str]:
     return kinds
 
 
-def _subtype(call: Call, route: Route) -> str:
-    if route.operation:
-        return f"operation:{route.operation}"
-    if route.session == "write":
-        return WRITES.get(call.request.method, "batch")
-    return SUBTYPES.get(route.shape, route.shape)
-
-
-def _action(call: Call, route: Route) -> str:
-    if route.session != "write":
-        return "R"
-    return {"POST": "C", "PUT": "U", "PATCH": "U", "DELETE": "D"}.get(call.request.method, "E")
-
-
 def _what(call: Call, response: FhirResponse | None = None) -> str | None:
     if response is not None and response.version is not None:
         return f"{response.version.resource_type}/{response.version.id}"
@@ -230,13 +210,15 @@ def _before(call: Call, access: Access, route: Route) -> None:
     if call.resource_type == AUDIT_EVENT:
         _audit_event_route(call, route)
     if grant.everything:
+        if route.policy is RoutePolicy.RECORDS and route.shape in INSTANCE_SHAPES - READ_SHAPES:
+            _check_visible(access, _latest(call), call)  # refuses no administrator: notes whose record
         return
-    if route.operation not in (None, *FREE_OPERATIONS) and route.shape != "instance-op":
+    if route.policy is RoutePolicy.ADMINISTRATION:
         raise error(
-            Category.FORBIDDEN,
-            "forbidden",
-            f"${route.operation} at type or system level is for administrators only",
+            Category.FORBIDDEN, "forbidden", f"${route.operation} is for the registry's administrators only"
         )
+    if route.policy is RoutePolicy.REGISTRY:
+        check_registry_caller(grant, route.operation or "", call.type, call.id)
     if route.session == "write" and grant.citizen and call.resource_type not in (None, "Consent"):
         raise error(Category.FORBIDDEN, "forbidden", "a citizen may change only their own Consents")
     if route.session == "write" and route.shape == "type" and call.request.method != "POST":
@@ -245,10 +227,14 @@ def _before(call: Call, access: Access, route: Route) -> None:
             "forbidden",
             "conditional updates, patches and deletes are for administrators only",
         )
-    if route.shape in INSTANCE_SHAPES and not (route.shape in READ_SHAPES and route.session == "read"):
+    if route.policy is RoutePolicy.AUDIT_LOG:
+        check_log_reader(grant, call.id)
+    elif (
+        route.shape in INSTANCE_SHAPES
+        and route.policy is not RoutePolicy.CONTENT_ONLY
+        and not (route.shape in READ_SHAPES and route.session == "read")
+    ):
         _check_visible(access, _latest(call), call)
-    if route.operation in ATTACHMENT_OPERATIONS:
-        check_attachment_caller(grant)
     if (
         route.session == "write"
         and route.operation is None
@@ -283,6 +269,9 @@ def _audit_event_route(call: Call, route: Route) -> None:
 
 def _after(call: Call, access: Access, route: Route, response: FhirResponse) -> None:
     stored = response.version
+    if route.session == "write" and route.operation is not None:
+        # $attach, $detach and $merge change legal bases but answer with Parameters, not a version
+        access.policy.invalidate()
     if route.shape in READ_SHAPES and route.session == "read":
         _check_visible(access, stored, call)
         return

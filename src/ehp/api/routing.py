@@ -10,9 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from ehp.access.route_policy import RoutePolicy
 from ehp.api.messages import FhirRequest, FhirResponse
 from ehp.errors import Category, FhirError, bad_request, error, not_found
 from ehp.fhir.definitions import is_resource_type
+from ehp.scopes import Permission
 
 if TYPE_CHECKING:
     from ehp.api.call import Call
@@ -39,6 +41,36 @@ Shape = Literal[
 Session = Literal["none", "read", "write"]
 Handler = Callable[["Call"], FhirResponse]
 
+PERMISSIONS: dict[tuple[str, Shape], Permission] = {
+    ("GET", "instance"): "r",
+    ("GET", "version"): "r",
+    ("GET", "instance-history"): "r",
+    ("POST", "type"): "c",
+    ("PUT", "instance"): "u",
+    ("PUT", "type"): "u",
+    ("PATCH", "instance"): "u",
+    ("PATCH", "type"): "u",
+    ("DELETE", "instance"): "d",
+    ("DELETE", "type"): "d",
+}
+"""SMART permissions of the interactions; every other route that reads data needs ``s``."""
+AUDIT_SUBTYPES: dict[Shape, str] = {
+    "instance": "read",
+    "version": "vread",
+    "instance-history": "history-instance",
+    "type-history": "history-type",
+    "system-history": "history-system",
+    "type": "search-type",
+    "type-search": "search-type",
+    "base": "search-system",
+    "system-search": "search-system",
+    "compartment": "search-compartment",
+    "compartment-search": "search-compartment",
+}
+"""AuditEvent subtypes (FHIR's restful-interaction codes) of the read interactions."""
+WRITE_SUBTYPES = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+WRITE_ACTIONS = {"POST": "C", "PUT": "U", "PATCH": "U", "DELETE": "D"}
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -54,6 +86,37 @@ class Route:
     """Short and bounded (a primary-key read): run on the event loop, not in a worker thread.
 
     Handing a request to a thread and back costs more than such a read itself."""
+    policy: RoutePolicy | None = None
+    """How the authorizer treats it; a route that declares none is refused, never served."""
+    answers_with: tuple[str, ...] = ()
+    """Types every answer holds (``$summary``: a Composition): their read scope is checked up
+    front with the route's own permission, on the token alone, before anything is read."""
+
+    @property
+    def permission(self) -> Permission | None:
+        """The SMART permission it needs on its resource type (``None``: it reads nothing stored
+        itself, or, for a Bundle, each entry is checked as its own request)."""
+        if self.policy in (RoutePolicy.PUBLIC, RoutePolicy.CONTENT_ONLY, RoutePolicy.ENTRIES):
+            return None
+        return PERMISSIONS.get((self.method, self.shape), "s")
+
+    @property
+    def audit_subtype(self) -> str:
+        """The AuditEvent subtype of a call of it."""
+        if self.operation:
+            return f"operation:{self.operation}"
+        if self.policy is RoutePolicy.ENTRIES:
+            return "batch"
+        if self.session == "write":
+            return WRITE_SUBTYPES[self.method]
+        return AUDIT_SUBTYPES.get(self.shape, self.shape)
+
+    @property
+    def audit_action(self) -> str:
+        """The AuditEvent action code: C, R, U, D, or E for operations and Bundles."""
+        if self.operation or self.policy is RoutePolicy.ENTRIES:
+            return "E"
+        return WRITE_ACTIONS[self.method] if self.session == "write" else "R"
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,7 +98,9 @@ class FhirService:
 def check_scope(ctx: RequestContext, request: FhirRequest, match: Match) -> None:
     """Refuse (403) an interaction the access token's scopes do not grant."""
     route = match.route
-    if not scope_allows(ctx, request.method, route.shape, route.operation, match.resource_type):
+    if not scope_allows(ctx, route.permission, match.resource_type) or not all(
+        scope_allows(ctx, "r", kind) for kind in route.answers_with
+    ):
         what = match.resource_type or "all resource types"
         raise error(
             Category.FORBIDDEN,

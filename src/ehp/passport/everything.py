@@ -203,7 +203,10 @@ def read_page(
     runner: QueryRunner, scope: Scope, query: RecordQuery, count: int, cursor: Cursor | None
 ) -> SearchPage:
     """One keyset page of the record in row order (after the cursor, or before it), with the total."""
-    rids = [row.rid for row in _record_rows(runner, scope, query, None, content=False)]
+    rows = _record_rows(runner, scope, query, None, content=False)
+    rids = [row.rid for row in rows]
+    # Bundle.total counts the matches, not what they bring along (search.mode = include)
+    matches = sum(1 for row in rows if not is_referenced(row.resource_type))
     if cursor is None:
         first = 0
     elif cursor.before:
@@ -212,7 +215,7 @@ def read_page(
         first = bisect_right(rids, cursor.rid)
     last = min(first + count, bisect_left(rids, cursor.rid)) if cursor and cursor.before else first + count
     chosen = rids[first:last]
-    page = SearchPage(_contents(runner, chosen), total=len(rids))
+    page = SearchPage(_contents(runner, chosen), total=matches)
     if chosen and last < len(rids):
         page.next = Cursor((), chosen[-1])
     if chosen and first > 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ehp.access.route_policy import RoutePolicy
 from ehp.api.routing import Route
 from ehp.registry.operations import attachment, coverage, duplicates, match, merge
 
@@ -11,16 +12,75 @@ ORGANIZATION = ("Organization",)
 
 def registry_routes() -> list[Route]:
     return [
-        Route("POST", "type-op", match.match, "read", operation="match", types=PATIENT),
-        Route("POST", "type-op", merge.merge, "write", operation="merge", types=PATIENT),
-        Route("POST", "instance-op", attachment.attach, "write", operation="attach", types=PATIENT),
-        Route("POST", "instance-op", attachment.detach, "write", operation="detach", types=PATIENT),
-        Route("GET", "instance-op", attachment.attached, "read", operation="attached", types=ORGANIZATION),
-        Route("GET", "system-op", coverage.coverage_system, "read", operation="coverage"),
         Route(
-            "GET", "instance-op", coverage.coverage_instance, "read", operation="coverage", types=ORGANIZATION
+            "POST",
+            "type-op",
+            match.match,
+            "read",
+            operation="match",
+            types=PATIENT,
+            policy=RoutePolicy.ADMINISTRATION,
         ),
         Route(
-            "GET", "instance-op", duplicates.duplicates, "read", operation="duplicates", types=ORGANIZATION
+            "POST",
+            "type-op",
+            merge.merge,
+            "write",
+            operation="merge",
+            types=PATIENT,
+            policy=RoutePolicy.ADMINISTRATION,
+        ),
+        Route(
+            "POST",
+            "instance-op",
+            attachment.attach,
+            "write",
+            operation="attach",
+            types=PATIENT,
+            policy=RoutePolicy.REGISTRY,
+        ),
+        Route(
+            "POST",
+            "instance-op",
+            attachment.detach,
+            "write",
+            operation="detach",
+            types=PATIENT,
+            policy=RoutePolicy.REGISTRY,
+        ),
+        Route(
+            "GET",
+            "instance-op",
+            attachment.attached,
+            "read",
+            operation="attached",
+            types=ORGANIZATION,
+            policy=RoutePolicy.RECORDS,
+        ),
+        Route(
+            "GET",
+            "system-op",
+            coverage.coverage_system,
+            "read",
+            operation="coverage",
+            policy=RoutePolicy.ADMINISTRATION,
+        ),
+        Route(
+            "GET",
+            "instance-op",
+            coverage.coverage_instance,
+            "read",
+            operation="coverage",
+            types=ORGANIZATION,
+            policy=RoutePolicy.REGISTRY,
+        ),
+        Route(
+            "GET",
+            "instance-op",
+            duplicates.duplicates,
+            "read",
+            operation="duplicates",
+            types=ORGANIZATION,
+            policy=RoutePolicy.REGISTRY,
         ),
     ]

@@ -113,7 +113,8 @@ def audit_verify(
     if result.first_bad is not None:
         typer.echo(f"audit chain BROKEN at record {result.first_bad}: {result.problem}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"audit chain intact: {result.records} records, head {result.head}")
+    # records are numbered 1..n without gaps (verify checks it): the head is record n
+    typer.echo(f"audit chain intact: {result.records} records, head {result.records} {result.head}")
 
 
 client_app = typer.Typer(help="SMART Backend Services clients (clinic systems, nodes).", no_args_is_help=True)

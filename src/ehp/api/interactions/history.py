@@ -8,7 +8,7 @@ from uuid import uuid4
 from ehp.api.call import Call
 from ehp.api.interactions.paging import history_entry, int_param, page_link, page_size
 from ehp.api.messages import FhirResponse
-from ehp.errors import bad_request
+from ehp.errors import bad_request, not_found
 from ehp.index.normalization import date_range
 from ehp.store.clock import now_micros, to_instant
 from ehp.store.reads import HistoryQuery
@@ -40,6 +40,8 @@ def _history(call: Call, resource_type: str | None, resource_id: str | None) -> 
         visible=call.access.history_filter() if call.access and resource_id is None else None,
     )
     versions, more = call.store_reader.history(query)
+    if resource_id is not None and not versions and call.store_reader.read(call.type, resource_id) is None:
+        raise not_found(f"{call.type}/{resource_id} is not known")
     links = [page_link(call, "self", {})]
     if more and versions:
         links.append(page_link(call, "next", {CURSOR: str(versions[-1].seq)}))
