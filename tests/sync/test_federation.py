@@ -190,15 +190,27 @@ def test_visits_survive_an_outage_and_the_passport_follows_the_person(federation
     assert not readable(f.c, f"Patient/{moving}"), "the ambulance station does not receive the passport"
 
     verify_b = ehp(
-        "sync", "verify", "--database", f.b.database, "--central", f.centre.base, "--patient", moving
+        "sync",
+        "verify",
+        "--database",
+        f.b.database,
+        "--central",
+        f.centre.base,
+        "--patient",
+        moving,
+        "--node-id",
+        "south-b",
     )
     assert verify_b.returncode == 0, verify_b.stdout + verify_b.stderr
     assert "0 difference(s)" in verify_b.stdout
     others = [argument for patient_id in patients[1:] for argument in ("--patient", patient_id)]
-    verify_a = ehp("sync", "verify", "--database", f.a.database, "--central", f.centre.base, *others)
+    as_a = ("--node-id", "north-a")
+    verify_a = ehp("sync", "verify", "--database", f.a.database, "--central", f.centre.base, *others, *as_a)
     assert verify_a.returncode == 0, verify_a.stdout + verify_a.stderr
-    stale = ehp("sync", "verify", "--database", f.a.database, "--central", f.centre.base, "--patient", moving)
-    assert stale.returncode == 1 and "at the centre, missing on the node" in stale.stdout, stale.stdout
+    moved = ehp(
+        "sync", "verify", "--database", f.a.database, "--central", f.centre.base, "--patient", moving, *as_a
+    )
+    assert moved.returncode == 2 and "does not serve" in moved.stderr, "no hashes of a passport that moved on"
 
     wait_for(lambda: unsent(f.b.database) == 0, 30, "node B shipping")
     assert check_origin(f.b.database, f.central_database, "south-b").identical, "B echoes nothing back"

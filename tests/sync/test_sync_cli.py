@@ -47,5 +47,16 @@ def test_status_conflicts_and_verify_on_a_fresh_node(tmp_path: Path) -> None:
     conflicts = ehp("sync", "conflicts", "--database", database)
     assert conflicts.exit_code == 0 and "0 conflict(s)" in conflicts.output
     unreachable = f"http://127.0.0.1:{free_port()}"
-    verify = ehp("sync", "verify", "--database", database, "--central", unreachable, "--patient", "p1")
+    verify = ehp(
+        "sync",
+        "verify",
+        "--database",
+        database,
+        "--central",
+        unreachable,
+        "--patient",
+        "p1",
+        "--node-id",
+        "n1",
+    )
     assert verify.exit_code == 2 and "cannot verify" in verify.output, verify.output

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -275,15 +275,7 @@ class CentralSync:
     def _passport_page(self, node_id: str, patient_id: str, after: int, limit: int) -> list[Any]:
         """A page of the passport, for the node serving the citizen's polyclinic only (403 otherwise)."""
         with self.engine.connect() as connection:
-            follower = connection.execute(
-                select(sync_followers.c.node_id).where(sync_followers.c.patient_id == patient_id)
-            ).scalar()
-            if follower != node_id:
-                raise error(
-                    Category.FORBIDDEN,
-                    "forbidden",
-                    f"node {node_id} does not serve Patient/{patient_id}'s polyclinic",
-                )
+            _check_follower(connection, node_id, patient_id)
             return passport_versions(connection, patient_id, after, limit)
 
     async def digest(self, request: Request) -> Response:
@@ -293,7 +285,11 @@ class CentralSync:
             patient_id = _patient(request)
         except FhirError as failure:
             return _outcome(failure)
-        versions = await run_in_threadpool(self._digest, patient_id)
+        try:
+            versions = await run_in_threadpool(self._digest, str(node_id), patient_id)
+        except FhirError as failure:
+            await self._disclosed(ctx, "sync-digest", [patient_id], outcome="refused")
+            return _outcome(failure)
         unaudited = await self._disclosed(ctx, "sync-digest", [patient_id])
         if unaudited is not None:
             return _outcome(unaudited)
@@ -301,9 +297,23 @@ class CentralSync:
             orjson.dumps({"patient": patient_id, "versions": versions}), media_type="application/json"
         )
 
-    def _digest(self, patient_id: str) -> list[Any]:
+    def _digest(self, node_id: str, patient_id: str) -> list[Any]:
+        """The passport's version hashes, like its pages only for the node that serves the citizen."""
         with self.engine.connect() as connection:
+            _check_follower(connection, node_id, patient_id)
             return [list(item) for item in passport_digest(connection, patient_id)]
+
+
+def _check_follower(connection: Connection, node_id: str, patient_id: str) -> None:
+    follower = connection.execute(
+        select(sync_followers.c.node_id).where(sync_followers.c.patient_id == patient_id)
+    ).scalar()
+    if follower != node_id:
+        raise error(
+            Category.FORBIDDEN,
+            "forbidden",
+            f"node {node_id} does not serve Patient/{patient_id}'s polyclinic",
+        )
 
 
 def _integer(request: Request, name: str, default: int) -> int:

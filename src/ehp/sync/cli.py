@@ -131,11 +131,17 @@ def news(
 def verify_command(
     database: DatabaseOption,
     central: Annotated[str, typer.Option(help="The centre's URL.")],
+    node_id: Annotated[
+        str,
+        typer.Option(
+            help="This node's id at the centre: the centre shows a passport's version hashes only to "
+            "the node serving the citizen's polyclinic."
+        ),
+    ],
     patient: Annotated[
         list[str] | None,
         typer.Option(help="A Patient id to compare (repeatable; default: every Patient here)."),
     ] = None,
-    node_id: Annotated[str, typer.Option(help="The node id to call the centre as.")] = "verify",
     client_id: Annotated[str | None, typer.Option(help="Backend Services client id at the centre.")] = None,
     client_key: Annotated[Path | None, typer.Option(help="Its PEM private key.")] = None,
 ) -> None:
