@@ -205,3 +205,24 @@ def test_find_a_patient_by_iin_and_open_the_passport(page: Any, loaded: Loaded) 
         page.click("#patients a")
     page.wait_for_selector("body[data-ready=true]")
     assert page.inner_text("#patient-iin") == patient["identifier"][0]["value"]
+
+
+@sqlite_only
+@pytest.mark.parametrize("language", ["kk", "en"])
+def test_the_passport_fits_a_phone(browser: Any, loaded: Loaded, language: str) -> None:
+    """On a 390 px wide phone the page reflows into one column: nothing is cut off sideways
+    (WCAG 2.1 reflow, 1.4.10), and the language follows the request."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    try:
+        phone = context.new_page()
+        patient_id = loaded.people.patients["chronic"]["id"]
+        response = phone.goto(f"{site(loaded)}/passport/{patient_id}?lang={language}")
+        assert response.status == 200
+        phone.wait_for_selector("body[data-ready=true]")
+        assert phone.get_attribute("html", "lang") == language
+        overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the page is {overflow} px wider than the phone"
+        ARTIFACTS.mkdir(exist_ok=True)
+        phone.screenshot(path=str(ARTIFACTS / f"passport-phone-{language}.png"))
+    finally:
+        context.close()
