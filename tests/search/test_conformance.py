@@ -44,7 +44,8 @@ from ehp.context import SYSTEM_CONTEXT
 from ehp.fhir.jsonio import dumps, loads
 from ehp.reindex.overlay import open_store, register_search_parameters
 from ehp.search.engine import prepare
-from ehp.search.query import Scope, SearchError
+from ehp.search.errors import SearchError
+from ehp.search.query import Scope
 from ehp.store.database import migrate, open_engine
 from ehp.store.schema import resources
 from ehp.store.store import Store

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from ehp.index.normalization import words
 from ehp.search.clauses import uri_parents
-from ehp.search.query import SearchError
+from ehp.search.errors import SearchError
 from ehp.search.sorting import Cursor
 from ehp.search.sql import successor
 from ehp.search.values import (

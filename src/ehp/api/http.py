@@ -15,6 +15,7 @@ from ehp.api.service import FhirService, error_response
 from ehp.context import RequestContext, development_context
 from ehp.errors import Category, FhirError, audit_unavailable, error
 from ehp.fhir.jsonio import dumps, dumps_pretty, loads
+from ehp.fhir.primitives import is_whole_number
 from ehp.security.authenticator import Authenticator
 from ehp.security.tokens import TokenError
 
@@ -90,7 +91,7 @@ class FhirApp:
         check_content_type(request.headers.get("content-type"))
         limit = self.service.settings.max_body_bytes
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and is_whole_number(declared) and int(declared) > limit:
             raise error(
                 Category.TOO_LARGE, "too-costly", f"the body is larger than the limit of {limit} bytes"
             )

@@ -16,7 +16,7 @@ from ehp.api.rules import WriteRule
 from ehp.context import RequestContext
 from ehp.errors import Category, FhirError, bad_request, error
 from ehp.fhir.issues import issues_to_operation_outcome
-from ehp.search.query import SearchError
+from ehp.search.errors import SearchError
 from ehp.security.permissions import scope_allows
 from ehp.store.errors import ConcurrentWrite, VersionConflict
 from ehp.store.store import Store

@@ -212,3 +212,12 @@ def check_reference(reference: str) -> tuple[str | None, str | None]:
         f"{_quote(reference)} is not a valid reference: expected Type/id, Type/id/_history/vid, "
         "an absolute URL, #id (contained), urn:uuid: or urn:oid:"
     ), None
+
+
+def is_whole_number(text: str, digits: int = 18) -> bool:
+    """ASCII digits only, at most ``digits`` of them (so it fits a 64-bit integer column).
+
+    ``str.isdigit`` alone accepts ``²`` and other Unicode digits that ``int()`` then refuses, and
+    any length, which PostgreSQL then refuses to compare with a ``bigint``: both once ended in 500s.
+    """
+    return 0 < len(text) <= digits and text.isascii() and text.isdigit()

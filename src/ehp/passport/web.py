@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from ehp.api.messages import FhirRequest
 from ehp.api.service import FhirService
 from ehp.context import RequestContext, development_context
+from ehp.fhir.primitives import is_whole_number
 from ehp.passport.describe import care_date, what
 from ehp.passport.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES, labels
 from ehp.passport.ips import details
@@ -109,7 +110,7 @@ class PassportPages:
 
     def _find(self, ctx: RequestContext, text: str, base: str, language: str) -> list[Json]:
         query = [("_count", str(INDEX_SIZE)), ("_sort", "family")]
-        if text.isdigit():
+        if is_whole_number(text):
             query.append(("identifier", f"{IIN_SYSTEM}|{text}"))
         elif text:
             query.append(("name", text))

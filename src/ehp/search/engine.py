@@ -15,15 +15,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, false, func, select
 
 from ehp.search.compartments import compartment_clause
+from ehp.search.errors import SearchError
 from ehp.search.includes import Include, Row, current_rows, included, parse_include
-from ehp.search.query import (
-    RESULT_PARAMETERS,
-    Criterion,
-    QueryRunner,
-    Scope,
-    SearchError,
-    criteria_clause,
-)
+from ehp.search.limits import check_cost
+from ehp.search.query import RESULT_PARAMETERS, Criterion, QueryRunner, Scope, criteria_clause
 from ehp.search.sorting import Cursor, SortKey, after, order_by, parse_sort
 from ehp.store.schema import resource_versions, resources
 
@@ -88,6 +83,7 @@ def prepare(
     ``visible`` and ``included_visible`` (authorization) restrict the matches and the included
     resources to what the caller may see.
     """
+    check_cost(query)
     searched = tuple(types)
     unknown: list[str] = []
     used: list[tuple[str, str]] = []

@@ -19,7 +19,8 @@ from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 from ehp.fhir.definitions import is_resource_type
 from ehp.index.parameters import parameters_for
 from ehp.search.clauses import local_reference
-from ehp.search.query import Scope, SearchError
+from ehp.search.errors import SearchError
+from ehp.search.query import Scope
 from ehp.search.sql import pid_in
 from ehp.store.schema import idx_reference, resource_versions, resources
 

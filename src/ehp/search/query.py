@@ -29,6 +29,8 @@ from ehp.fhir.definitions import is_resource_type
 from ehp.index.parameters import SearchParameter, all_parameters, parameters_for
 from ehp.search.clauses import date_search_range, local_reference, range_condition
 from ehp.search.criteria import BUILDERS, MODIFIERS, Target, missing, values_of
+from ehp.search.errors import SearchError
+from ehp.search.limits import check_cost
 from ehp.search.sql import pid_in
 from ehp.search.values import SearchValueError, unescape
 from ehp.store.params import SearchParamRegistry
@@ -50,14 +52,6 @@ RESULT_PARAMETERS = frozenset(
 )
 """Parameters that shape the result rather than select resources."""
 WORDS = frozenset({"_text", "_content"})
-
-
-class SearchError(ValueError):
-    """A search parameter or value the server cannot use; ``param`` names it."""
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(message)
-        self.param = param
 
 
 class UnknownParameter(Exception):
@@ -133,6 +127,7 @@ def find_ids(
     Raises :class:`SearchError` for unknown parameters: a conditional interaction must never
     act on a wider set than its criteria say.
     """
+    check_cost(query)
     scope = Scope(runner.params, inner_visible=visible)
     criteria = criteria_clause(scope, (resource_type,), parse_criteria(query), strict=True)
     own = visible(resources, resource_type) if visible is not None else None

@@ -20,7 +20,8 @@ import orjson
 from sqlalchemy import ColumnElement, Table, and_, false, func, or_, select
 from sqlalchemy.sql.selectable import NamedFromClause
 
-from ehp.search.query import Scope, SearchError, UnknownParameter, parameter_kind, parameter_pids
+from ehp.search.errors import SearchError
+from ehp.search.query import Scope, UnknownParameter, parameter_kind, parameter_pids
 from ehp.search.sql import pid_in
 from ehp.store.schema import idx_date, idx_number, idx_quantity, idx_reference, idx_string, idx_token, idx_uri
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from ehp.fhir.definitions import element_tables, summary_elements
 from ehp.fhir.jsonio import loads
-from ehp.search.query import SearchError
+from ehp.search.errors import SearchError
 
 SUMMARY_MODES = ("true", "text", "data", "count", "false")
 SUBSETTED = {

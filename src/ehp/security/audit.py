@@ -33,6 +33,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from ehp.fhir.jsonio import dumps
+from ehp.fhir.primitives import is_whole_number
 from ehp.security.schema import audit_events
 from ehp.store.bulk import bulk_insert
 from ehp.store.clock import now_micros
@@ -234,7 +235,7 @@ class Anchor:
         parts = text.split()
         if len(parts) == 1 and _HEX.fullmatch(parts[0]):
             return cls(parts[0])
-        if len(parts) == 2 and parts[0].isdigit() and _HEX.fullmatch(parts[1]):
+        if len(parts) == 2 and is_whole_number(parts[0]) and _HEX.fullmatch(parts[1]):
             return cls(parts[1], int(parts[0]))
         raise ValueError(f"an audit anchor is a 64-digit hex hash, optionally after its seq: '{text}'")
 

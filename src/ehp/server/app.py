@@ -34,6 +34,7 @@ from ehp.security.discovery import smart_configuration_document
 from ehp.security.login_page import launch_routes
 from ehp.server.routes import build_routes
 from ehp.store.database import migrate, open_engine
+from ehp.store.timeouts import statement_timeout_from_environment
 from ehp.sync.central_api import CentralSync
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def create_app(
     issuer: IssuerSettings | None = None,
 ) -> Starlette:
     """Build the application for a database; the schema is migrated first unless told otherwise."""
-    engine = open_engine(database_url)
+    engine = open_engine(database_url, statement_timeout=statement_timeout_from_environment())
     if migrate_schema:
         migrate(engine)
     store = open_store(engine)

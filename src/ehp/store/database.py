@@ -16,6 +16,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from ehp.store.timeouts import UNLIMITED, limit_statements
+
 MIGRATIONS = Path(__file__).parents[1] / "migrations"
 """The Alembic scripts, run by path: they sit above every layer because they know every table."""
 WRITE_OPTION = "ehp_write"
@@ -70,8 +72,16 @@ A search's first page is estimated from all its matches, so a common code's page
 revision 0007). Searches stop at a page; JIT pays off only for long analytic queries."""
 
 
-def open_engine(url: str, pool_size: int = 8) -> Engine:
-    """Create the engine for a database URL (the database itself must exist for PostgreSQL)."""
+def open_engine(url: str, pool_size: int = 8, statement_timeout: float | None = None) -> Engine:
+    """Create the engine for a database URL (the database itself must exist for PostgreSQL);
+    with ``statement_timeout`` (seconds), every statement gets at most that (``store/timeouts.py``)."""
+    engine = _open_engine(url, pool_size)
+    if statement_timeout is not None:
+        limit_statements(engine, statement_timeout)
+    return engine
+
+
+def _open_engine(url: str, pool_size: int) -> Engine:
     normalised = normalise_url(url)
     if normalised.startswith("sqlite"):
         path = make_url(normalised).database
@@ -106,10 +116,11 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to the newest revision (creating it on an empty database), or to ``revision``."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with writer(engine).begin() as connection:
+    with writer(engine).execution_options(**{UNLIMITED: True}).begin() as connection:
         if engine.dialect.name == "postgresql":
             # Two servers starting at once on one database must not both migrate.
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(727274001)")
+            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")  # a migration may take long
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
         if engine.dialect.name == "sqlite":

@@ -32,6 +32,7 @@ from ehp.api.service import error_response
 from ehp.context import RequestContext, development_context
 from ehp.errors import Category, FhirError, audit_unavailable, bad_request, error
 from ehp.fhir.jsonio import dumps
+from ehp.fhir.primitives import is_whole_number
 from ehp.scopes import Permission
 from ehp.security.authenticator import Authenticator
 from ehp.security.tokens import TokenError
@@ -320,7 +321,7 @@ def _integer(request: Request, name: str, default: int) -> int:
     text = request.query_params.get(name)
     if text is None:
         return default
-    if not text.isdigit():
+    if not is_whole_number(text):
         raise bad_request(f"'{name}' must be a non-negative integer", name)
     return int(text)
 

@@ -28,6 +28,7 @@ from ehp.api.messages import FhirResponse
 from ehp.context import RequestContext
 from ehp.errors import Category, bad_request, error, not_found
 from ehp.fhir.jsonio import loads
+from ehp.fhir.primitives import is_whole_number
 from ehp.security.audit import patient_log
 from ehp.store.clock import now_micros, to_instant
 
@@ -106,7 +107,7 @@ def _count(call: Call) -> int:
     raw = call.request.param("_count")
     if raw is None:
         return DEFAULT_COUNT
-    if not raw.isdigit():
+    if not is_whole_number(raw):
         raise bad_request(f"_count must be a whole number, not '{raw}'", "_count")
     return min(int(raw), MAX_COUNT)
 

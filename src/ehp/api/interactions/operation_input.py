@@ -10,6 +10,7 @@ from typing import Any
 
 from ehp.api.call import Call
 from ehp.errors import FhirError, bad_request
+from ehp.fhir.primitives import is_whole_number
 from ehp.index.refs import reference_id
 
 Json = dict[str, Any]
@@ -81,7 +82,7 @@ class OperationInput:
         value = self._raw(name, ("Integer", "PositiveInt", "UnsignedInt"))
         if value is None:
             return default
-        if isinstance(value, str) and value.isdigit():
+        if isinstance(value, str) and is_whole_number(value):
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise self.failure(name, "must be a positive whole number")

@@ -9,6 +9,7 @@ import orjson
 
 from ehp.api.call import Call
 from ehp.errors import bad_request
+from ehp.fhir.primitives import is_whole_number
 from ehp.store.clock import to_instant
 from ehp.store.versions import StoredVersion
 
@@ -18,7 +19,7 @@ def page_size(call: Call) -> int:
     raw = call.request.param("_count")
     if raw is None:
         return settings.default_page_size
-    if not raw.isdigit():
+    if not is_whole_number(raw):
         raise bad_request(f"_count must be a whole number, not '{raw}'", "_count")
     return min(int(raw), settings.max_page_size)
 
@@ -27,7 +28,7 @@ def int_param(call: Call, name: str) -> int | None:
     raw = call.request.param(name)
     if raw is None:
         return None
-    if not raw.isdigit():
+    if not is_whole_number(raw):
         raise bad_request(f"{name} must be a whole number, not '{raw}'", name)
     return int(raw)
 

@@ -9,6 +9,7 @@ from ehp.api.interactions.common import version_headers
 from ehp.api.messages import FhirResponse
 from ehp.api.operations import served_definition
 from ehp.errors import gone, not_found
+from ehp.fhir.primitives import is_whole_number
 from ehp.store.versions import StoredVersion
 
 
@@ -26,7 +27,9 @@ def read(call: Call) -> FhirResponse:
 
 def vread(call: Call) -> FhirResponse:
     version = call.version_id or ""
-    stored = call.store_reader.vread(call.type, call.id, int(version)) if version.isdigit() else None
+    # a version id beyond any stored (or any 64-bit integer the database can compare) is unknown
+    known = is_whole_number(version)
+    stored = call.store_reader.vread(call.type, call.id, int(version)) if known else None
     if stored is None:
         raise not_found(f"{call.type}/{call.id} has no version '{version}'")
     return _respond(call, stored, f"version {version} of {call.type}/{call.id} is a delete")

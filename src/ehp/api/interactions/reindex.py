@@ -19,6 +19,7 @@ from ehp.api.call import Call
 from ehp.api.messages import FhirResponse
 from ehp.errors import Category, bad_request, error, not_found
 from ehp.fhir.definitions import is_resource_type
+from ehp.fhir.primitives import is_whole_number
 from ehp.reindex.jobs import Job, JobRunning, latest_job, read_job
 from ehp.reindex.runner import start_job
 from ehp.store.clock import now_micros, to_instant
@@ -65,7 +66,7 @@ def reindex_status(call: Call) -> FhirResponse:
             job = latest_job(connection)
             if job is None:
                 raise not_found("no reindex job has been started")
-        elif not wanted[0].isdigit():
+        elif not is_whole_number(wanted[0]):
             raise bad_request(f"job '{wanted[0]}' is not a job number", "job")
         else:
             job = read_job(connection, int(wanted[0]))

@@ -21,6 +21,7 @@ from ehp.api.messages import FhirResponse
 from ehp.errors import Category, bad_request, error, not_found
 from ehp.fhir.definitions import is_resource_type, resource_types
 from ehp.fhir.issues import Issue, issues_to_operation_outcome
+from ehp.fhir.primitives import is_whole_number
 from ehp.search.compartments import compartment_types, members
 from ehp.search.engine import Compartment, SearchPage, SearchRequest, prepare, run
 from ehp.search.includes import Row
@@ -150,7 +151,7 @@ def _page_size(call: Call, query: Sequence[tuple[str, str]]) -> int:
     values = [value for name, value in query if name == "_count"]
     if not values:
         return settings.default_page_size
-    if len(values) > 1 or not values[0].isdigit():
+    if len(values) > 1 or not is_whole_number(values[0]):
         raise bad_request(f"_count must be one whole number, not '{','.join(values)}'", "_count")
     return min(int(values[0]), settings.max_page_size)
 

@@ -20,11 +20,13 @@ from ehp.api.interactions.paging import embedded
 from ehp.api.messages import FhirResponse
 from ehp.errors import Category, bad_request, error
 from ehp.fhir.definitions import is_resource_type
+from ehp.fhir.primitives import is_whole_number
 from ehp.index.normalization import date_range
 from ehp.passport.everything import RecordQuery, is_referenced, read_page
 from ehp.passport.operations.patient_record import record_patient
 from ehp.search.engine import SearchPage
-from ehp.search.query import Scope, SearchError
+from ehp.search.errors import SearchError
+from ehp.search.query import Scope
 from ehp.search.sorting import Cursor
 from ehp.security.permissions import readable_types
 from ehp.store.clock import now_micros, to_instant
@@ -124,7 +126,7 @@ def _count(call: Call, values: dict[str, str]) -> int:
     value = values.get("_count")
     if value is None:
         return settings.default_page_size
-    if not value.isdigit() or int(value) < 1:
+    if not is_whole_number(value) or int(value) < 1:
         raise bad_request(f"_count must be a positive whole number, not '{value}'", "_count")
     return min(int(value), settings.max_page_size)
 
