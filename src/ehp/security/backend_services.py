@@ -160,7 +160,9 @@ def _remember(engine: Engine, jti: str, expires: int) -> None:
     """Refuse a replayed assertion; forget assertions that have expired."""
     try:
         with writer(engine).begin() as connection:
-            connection.execute(delete(used_assertions).where(used_assertions.c.expires < int(time.time())))
+            # remembered until the assertion could no longer be accepted: its exp plus the leeway
+            stale = used_assertions.c.expires < int(time.time()) - LEEWAY_SECONDS
+            connection.execute(delete(used_assertions).where(stale))
             connection.execute(used_assertions.insert().values(jti=jti, expires=expires))
     except IntegrityError:
         raise OAuthError(

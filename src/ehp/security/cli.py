@@ -14,7 +14,7 @@ from ehp.security.authenticator import IssuerSettings
 from ehp.security.backend_services import register_client
 from ehp.security.keys import signing_key
 from ehp.security.roles import ROLES, Role, give_roles, roles_of, set_roles, take_roles
-from ehp.security.tokens import issue_token
+from ehp.security.tokens import MAX_TOKEN_SECONDS, issue_token
 from ehp.security.users import add_user
 from ehp.store.database import migrate, open_engine, writer
 
@@ -54,7 +54,9 @@ def token(
     scope: Annotated[
         str | None, typer.Option(help="SMART scopes, space-separated (default by subject kind).")
     ] = None,
-    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 3600,
+    ttl: Annotated[
+        int, typer.Option(help="Lifetime in seconds (at most a day).", min=1, max=MAX_TOKEN_SECONDS)
+    ] = 3600,
 ) -> None:
     """Print a valid access token for a server on DATABASE (signed by its embedded issuer)."""
     engine = open_engine(database, pool_size=1)

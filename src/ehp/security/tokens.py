@@ -31,8 +31,23 @@ SUBJECT = re.compile(
 LEEWAY_SECONDS = 30
 
 
+MAX_TOKEN_CHARACTERS = 16_384
+"""Longer tokens are refused unread (a 5 MB one was once parsed, audited and echoed whole)."""
+MAX_REASON_CHARACTERS = 200
+MAX_TOKEN_SECONDS = 24 * 3600
+"""The longest lifetime EHP's issuer gives a token (``ehp token --ttl`` included)."""
+
+
 class TokenError(Exception):
-    """The token is missing, malformed, expired, wrongly signed or not for this server (HTTP 401)."""
+    """The token is missing, malformed, expired, wrongly signed or not for this server (HTTP 401).
+
+    Its message goes into the 401 and the audit, so it is cut short: nothing an attacker sends is
+    echoed at length."""
+
+    def __init__(self, message: str) -> None:
+        if len(message) > MAX_REASON_CHARACTERS:
+            message = message[: MAX_REASON_CHARACTERS - 1] + "…"
+        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +78,8 @@ def issue_token(
     now: float | None = None,
 ) -> str:
     """Sign an access token with the embedded issuer's key."""
+    if not 0 < ttl_seconds <= MAX_TOKEN_SECONDS:
+        raise ValueError(f"a token lives 1 to {MAX_TOKEN_SECONDS} seconds, not {ttl_seconds}")
     check_subject(subject)
     Scopes.parse(scope)
     issued = int(now if now is not None else time.time())
@@ -89,6 +106,8 @@ def verify_token(
     audience: str,
 ) -> VerifiedToken:
     """Check signature, issuer, audience and time; ``key_for(kid)`` returns the verification key."""
+    if len(token) > MAX_TOKEN_CHARACTERS:
+        raise TokenError(f"token longer than {MAX_TOKEN_CHARACTERS} characters")
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError as failure:
@@ -108,6 +127,10 @@ def verify_token(
         )
     except LookupError as failure:
         raise TokenError(f"token signed with an unknown key: {failure}") from None
+    except (jwt.InvalidKeyError, ValueError, TypeError):
+        # e.g. an RS256 header naming an EC key: PyJWT cannot even load the key ("Expecting a
+        # PEM-formatted key"), which once surfaced as a 500
+        raise TokenError(f"the key the token names does not verify {header.get('alg')} signatures") from None
     except jwt.ExpiredSignatureError:
         raise TokenError("token expired") from None
     except jwt.ImmatureSignatureError:

@@ -1,0 +1,105 @@
+"""Authentication hygiene, run as an attacker would (HTTP to a secured server, both databases).
+
+Findings of issue 24: a token header naming RS256 over an EC key was a 500; a 5 MB bad token wrote
+a 4 MB audit row and was echoed in the 401; anonymous requests grew the audit store without
+bound; ``ehp token --ttl`` accepted 100 years; a client assertion could be replayed within the
+leeway after its ``exp``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from ehp.bench.servers import BenchServer
+from ehp.security.schema import audit_events, used_assertions
+from ehp.store.database import open_engine
+
+
+def _b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def anonymous_records(server: BenchServer) -> tuple[int, int]:
+    """(rows, longest content) of the audit records of failed authentications."""
+    engine = open_engine(server.database, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            rows, longest = connection.execute(
+                select(func.count(), func.max(func.length(audit_events.c.content))).where(
+                    audit_events.c.actor == "anonymous"
+                )
+            ).one()
+    finally:
+        engine.dispose()
+    return int(rows), int(longest or 0)
+
+
+def test_a_forged_header_is_a_401_not_a_500(secured: BenchServer) -> None:
+    with httpx.Client(base_url=secured.base + "/", timeout=30) as client:
+        kid = client.get(secured.base.removesuffix("/fhir") + "/auth/jwks").json()["keys"][0]["kid"]
+        token = f"{_b64({'alg': 'RS256', 'kid': kid, 'typ': 'JWT'})}.{_b64({'sub': 'admin'})}.c2ln"
+        answer = client.get("Patient", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_huge_token_is_refused_unread_and_neither_echoed_nor_stored(secured: BenchServer) -> None:
+    huge = "A" * 5_000_000
+    with httpx.Client(base_url=secured.base + "/", timeout=60) as client:
+        answer = client.get("Patient", headers={"Authorization": f"Bearer {huge}.{huge[:10]}.x"})
+    assert answer.status_code == 401
+    assert len(answer.content) < 2_000, "nothing the attacker sent is echoed at length"
+    deadline = time.monotonic() + 10
+    while anonymous_records(secured)[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert 0 < anonymous_records(secured)[1] < 4_000, "the audit row is small"
+
+
+def test_failed_authentications_are_aggregated_per_source(secured: BenchServer) -> None:
+    before = anonymous_records(secured)[0]
+    with httpx.Client(base_url=secured.base + "/", timeout=30) as client:
+        for attempt in range(120):
+            assert (
+                client.get("Patient", headers={"Authorization": f"Bearer bad-{attempt}"}).status_code == 401
+            )
+    time.sleep(1.5)
+    added = anonymous_records(secured)[0] - before
+    assert 1 <= added <= 3, f"120 failures from one address wrote {added} audit rows (1st, 10th, 100th)"
+
+
+def test_a_token_lives_at_most_a_day(secured: BenchServer) -> None:
+    command = [sys.executable, "-m", "ehp.cli", "token", "--database", secured.database, "--subject", "admin"]
+    century = subprocess.run([*command, "--ttl", str(100 * 365 * 86400)], capture_output=True, text=True)
+    assert century.returncode != 0 and "--ttl" in century.stderr
+    day = subprocess.run([*command, "--ttl", "86400"], capture_output=True, text=True)
+    assert day.returncode == 0, day.stderr
+
+
+def test_a_client_assertions_jti_is_kept_past_its_expiry_plus_leeway(secured: BenchServer) -> None:
+    """An assertion expired 10 s ago is still inside the 30 s leeway, so its jti must be kept:
+    the clean-up of used assertions forgets only those that can no longer be accepted."""
+    from ehp.security.backend_services import _remember
+
+    engine = open_engine(secured.database, pool_size=1)
+    try:
+        _remember(engine, "jti-recent", int(time.time()) - 10)
+        _remember(engine, "jti-other", int(time.time()) + 60)  # runs the clean-up
+        with engine.connect() as connection:
+            kept = connection.execute(
+                select(used_assertions.c.jti).where(used_assertions.c.jti == "jti-recent")
+            ).all()
+        assert kept, "forgotten while a replay would still pass the leeway"
+        from ehp.security.backend_services import OAuthError
+
+        with pytest.raises(OAuthError):
+            _remember(engine, "jti-recent", int(time.time()) - 10)
+    finally:
+        engine.dispose()
