@@ -27,6 +27,13 @@ _BASE64_ALPHABET_AND_SPACE = (
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \t\n\r\x0b\x0c"
 )
 _ASCII_WHITESPACE = " \t\r\n\f\v"  # as in XML and the regexes: a lone U+00A0 is content
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+"""Control characters: no FHIR string holds them (they are not XML characters, so no XML form of
+the resource could carry them; ``\\S`` of the official regexes would let them through). A NUL
+once reached PostgreSQL as a 500 and was stored by SQLite."""
+_NEVER = re.compile(r"(?!)")
+MAX_STRING = 1024 * 1024
+"""R4: "strings SHALL NOT exceed 1MB (1024*1024 characters) in size" (base64Binary excepted)."""
 _ID = r"[A-Za-z0-9\-.]{1,64}"
 _LOCAL_REFERENCE = re.compile(rf"#(?:{_ID})?")
 _RELATIVE_REFERENCE = re.compile(rf"([A-Z][A-Za-z]*)/{_ID}(?:/_history/{_ID})?")
@@ -144,6 +151,9 @@ def make_checker(primitive: PrimitiveType) -> Checker:
     else:
         well_formed = _any_format
     is_date = name in _DATE_TYPES
+    # base64Binary's own regex admits only its alphabet and ASCII whitespace (\v, \f included)
+    control = _CONTROL if name != "base64Binary" else _NEVER
+    longest = MAX_STRING if name != "base64Binary" else 2**62
 
     def check_string(value: Any) -> Problem | None:
         # Fast path for the common case; anything else (including a valid " x") goes the long way.
@@ -151,6 +161,8 @@ def make_checker(primitive: PrimitiveType) -> Checker:
             isinstance(value, str)
             and value
             and value[0] > " "
+            and len(value) <= longest
+            and not control.search(value)
             and well_formed(value)
             and (not is_date or _valid_calendar_day(value))
         ):
@@ -164,6 +176,10 @@ def make_checker(primitive: PrimitiveType) -> Checker:
                 "value",
                 f"the {name} {_quote(value)} has only whitespace: it SHALL have non-whitespace content",
             )
+        if len(value) > longest:
+            return "too-costly", f"the {name} has {len(value):,} characters; a string has at most {longest:,}"
+        if (found := control.search(value)) is not None:
+            return "value", f"the {name} holds the control character U+{ord(found.group()):04X}"
         if not well_formed(value):
             return "value", f"{_quote(value)} is not a valid {name}"
         if is_date and not _valid_calendar_day(value):

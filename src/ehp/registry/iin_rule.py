@@ -102,8 +102,11 @@ class IinRule:
             raise error(
                 Category.CONFLICT,
                 "duplicate",
-                f"the IIN {iin} already belongs to {kind}/{holders[0]}; "
-                "update that record, or merge the two (Patient/$merge)",
+                # the holder's id is not named: the caller may have no basis to know of it; one who
+                # has finds it by searching the IIN
+                f"the IIN {iin} already belongs to another {kind} record "
+                f"({kind}?identifier={self.system}|{iin}); update that record, or merge the two "
+                "(Patient/$merge)",
                 f"{kind}.identifier[{index}].value",
             )
 

@@ -20,7 +20,7 @@ from functools import cache
 
 from ehp.search.errors import SearchError
 
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 """Control characters no search value carries (tab, line feed and carriage return pass)."""
 
 
