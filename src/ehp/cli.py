@@ -39,6 +39,7 @@ from ehp.demo import demo_hints, demo_logins, prepare_demo
 from ehp.security.cli import audit_app, client_app, role_app, user_app
 from ehp.security.cli import token as security_token
 from ehp.server.app import create_app
+from ehp.server.connections import GuardedProtocol
 from ehp.store.database import DatabaseUrlError, migrate, open_engine
 from ehp.sync.cli import start_sync, sync_app
 from ehp.synth.commands import load as load_command
@@ -110,10 +111,13 @@ def serve(
             workers=workers,
             access_log=access_log,
             log_level="info",
+            http=GuardedProtocol,
         )
         return
     application = create_app(database, role=role.value, auth=auth.value, migrate_schema=False)
-    uvicorn.run(application, host=host, port=port, access_log=access_log, log_level="info")
+    uvicorn.run(
+        application, host=host, port=port, access_log=access_log, log_level="info", http=GuardedProtocol
+    )
 
 
 @app.command()

@@ -29,6 +29,8 @@ class Category(Enum):
     """The response format the client asks for is not one EHP writes."""
     CONFLICT = "conflict"
     """The request clashes with the current state (a concurrent write, a business rule)."""
+    TIMEOUT = "timeout"
+    """The client took too long to send its request."""
     GONE = "gone"
     """The resource was deleted."""
     PRECONDITION_FAILED = "precondition-failed"

@@ -11,6 +11,7 @@ HTTP_STATUS: dict[Category, int] = {
     Category.NOT_FOUND: 404,
     Category.NOT_SUPPORTED: 405,
     Category.NOT_ACCEPTABLE: 406,
+    Category.TIMEOUT: 408,
     Category.CONFLICT: 409,
     Category.GONE: 410,
     Category.PRECONDITION_FAILED: 412,

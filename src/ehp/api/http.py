@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from starlette.concurrency import run_in_threadpool
@@ -97,13 +98,22 @@ class FhirApp:
             )
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise error(
-                    Category.TOO_LARGE, "too-costly", f"the body is larger than the limit of {limit} bytes"
-                )
-            chunks.append(chunk)
+        seconds = self.service.settings.body_timeout_seconds
+        try:
+            async with asyncio.timeout(seconds):  # a trickling body holds a connection no longer
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise error(
+                            Category.TOO_LARGE,
+                            "too-costly",
+                            f"the body is larger than the limit of {limit} bytes",
+                        )
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise error(
+                Category.TIMEOUT, "timeout", f"the body did not arrive within {seconds:g} s"
+            ) from None
         return b"".join(chunks)
 
     def _http(self, response: FhirResponse, request: Request) -> Response:

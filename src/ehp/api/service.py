@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,6 +34,8 @@ class Settings:
     default_page_size: int = 50
     max_page_size: int = 1000
     max_bundle_entries: int = 10_000
+    body_timeout_seconds: float = float(os.environ.get("EHP_BODY_TIMEOUT_SECONDS", "60"))
+    """A request body must arrive within this (408 otherwise)."""
 
 
 class FhirService:
