@@ -139,3 +139,25 @@ def test_bad_authorization_requests(launch: BenchServer) -> None:
     told = httpx.get(f"{origin(secured)}/auth/authorize", params=without_pkce)
     assert told.status_code == 302
     assert parse_qs(urlsplit(told.headers["location"]).query)["error"] == ["invalid_request"]
+
+
+def test_a_password_guesser_is_locked_out_even_with_the_right_password(launch: BenchServer) -> None:
+    """Once 30 wrong passwords and then the right one logged in."""
+    ehp("user", "add", "--database", launch.database, "--username", "boris", "--subject", "Patient/boris-1",
+        "--password", PASSWORD)  # fmt: skip
+    _, challenge = pkce()
+
+    def attempt(password: str) -> httpx.Response:
+        page = httpx.get(f"{origin(launch)}/auth/authorize", params=authorize_params(challenge))
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text))
+        return httpx.post(
+            f"{origin(launch)}/auth/authorize", data=fields | {"username": "boris", "password": password}
+        )
+
+    statuses = [attempt(f"guess-{n}").status_code for n in range(5)]
+    assert statuses == [401] * 5
+    locked = attempt(PASSWORD)
+    assert locked.status_code == 429, locked.text[:300]
+    assert 0 < int(locked.headers["Retry-After"]) <= 60
+    assert "Too many failed attempts" in locked.text
+    assert "code=" not in locked.headers.get("location", "")

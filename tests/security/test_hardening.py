@@ -103,3 +103,53 @@ def test_a_client_assertions_jti_is_kept_past_its_expiry_plus_leeway(secured: Be
             _remember(engine, "jti-recent", int(time.time()) - 10)
     finally:
         engine.dispose()
+
+
+def _token(server: BenchServer, subject: str) -> str:
+    command = [sys.executable, "-m", "ehp.cli", "token", "--database", server.database, "--subject", subject]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _status_soon(client: httpx.Client, token: str, expected: int) -> int:
+    deadline = time.monotonic() + 5
+    while True:
+        status = client.get("Patient", headers={"Authorization": f"Bearer {token}"}).status_code
+        if status == expected or time.monotonic() > deadline:
+            return status
+        time.sleep(0.2)
+
+
+def test_a_revoked_token_stops_working(secured: BenchServer) -> None:
+    token = _token(secured, "Practitioner/revoked-1")
+    origin = secured.base.removesuffix("/fhir")
+    with httpx.Client(base_url=secured.base + "/", timeout=30) as client:
+        assert client.get("Patient", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert httpx.post(f"{origin}/auth/revoke", data={"token": token}).status_code == 200
+        assert _status_soon(client, token, 401) == 401, "revoked within a second or so"
+        assert httpx.post(f"{origin}/auth/revoke", data={"token": "not-a-token"}).status_code == 200
+    discovery = httpx.get(f"{origin}/.well-known/smart-configuration").json()
+    assert discovery["revocation_endpoint"] == f"{origin}/auth/revoke"
+
+
+def test_removing_a_user_revokes_their_tokens(secured: BenchServer) -> None:
+    run = [sys.executable, "-m", "ehp.cli", "user"]
+    dana = ["--username", "dana", "--subject", "Practitioner/dana-1", "--password", "a long enough password"]
+    added = subprocess.run(
+        [*run, "add", "--database", secured.database, *dana], capture_output=True, text=True
+    )
+    assert added.returncode == 0, added.stderr
+    token = _token(secured, "Practitioner/dana-1")
+    with httpx.Client(base_url=secured.base + "/", timeout=30) as client:
+        assert client.get("Patient", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        removed = subprocess.run(
+            [*run, "remove", "--database", secured.database, "--username", "dana"],
+            capture_output=True,
+            text=True,
+        )
+        assert removed.returncode == 0, removed.stderr
+        assert _status_soon(client, token, 401) == 401, "a removed user's token no longer works"
+        time.sleep(1.1)
+        fresh = _token(secured, "Practitioner/dana-1")
+        assert client.get("Patient", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200, (
+            "tokens issued after the removal are not affected (the subject may come back)"
+        )

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from ehp.context import RequestContext
 from ehp.security.keys import SigningKey, all_keys, signing_key
+from ehp.security.revocation import Revocations
 from ehp.security.roles import roles_of
 from ehp.security.tokens import LEEWAY_SECONDS, TokenError, VerifiedToken, verify_token
 
@@ -51,6 +52,7 @@ class Authenticator:
         self._keys: dict[str, SigningKey] = {}
         self._jwks = PyJWKClient(settings.jwks_url, cache_keys=True) if settings.jwks_url else None
         self._roles: dict[str, tuple[float, frozenset[str]]] = {}
+        self._revocations = Revocations(engine, settings.issuer)
         self._verified: dict[str, VerifiedToken] = {}
         """Tokens whose signature and claims were checked, until they expire (verifying an ES256
         signature costs more than a read by id)."""
@@ -83,10 +85,12 @@ class Authenticator:
         now = time.time()
         known = self._verified.get(token)
         if known is not None and known.claims["exp"] + LEEWAY_SECONDS > now:
+            self._check_not_revoked(known)
             return known
         verified = verify_token(
             token, self._key_for, issuer=self.settings.issuer, audience=self.settings.audience
         )
+        self._check_not_revoked(verified)
         if len(self._verified) >= MAX_REMEMBERED_TOKENS:
             self._verified = {
                 key: value for key, value in self._verified.items() if value.claims["exp"] > now
@@ -95,6 +99,14 @@ class Authenticator:
                 self._verified.clear()
         self._verified[token] = verified
         return verified
+
+    def _check_not_revoked(self, verified: VerifiedToken) -> None:
+        claims = verified.claims
+        jti = claims.get("jti")
+        if self._revocations.is_revoked(
+            jti if isinstance(jti, str) else None, verified.subject, claims["iat"]
+        ):
+            raise TokenError("the token was revoked (or its user or client removed)")
 
     def context(self, authorization: str | None, source_address: str | None) -> RequestContext:
         verified = self.verify(authorization)

@@ -66,6 +66,16 @@ def register_client(engine: Engine, client_id: str, subject: str, jwks: dict[str
         )
 
 
+def remove_client(engine: Engine, client_id: str) -> str | None:
+    """Delete a Backend Services client; returns the subject it acted as (``None``: unknown)."""
+    with writer(engine).begin() as connection:
+        subject = connection.execute(
+            select(oauth_clients.c.subject).where(oauth_clients.c.client_id == client_id)
+        ).scalar()
+        connection.execute(delete(oauth_clients).where(oauth_clients.c.client_id == client_id))
+    return str(subject) if subject is not None else None
+
+
 def _client(engine: Engine, client_id: str) -> Client | None:
     with engine.connect() as connection:
         row = connection.execute(select(oauth_clients).where(oauth_clients.c.client_id == client_id)).first()

@@ -11,11 +11,12 @@ import typer
 from ehp.security.app_launch import register_app
 from ehp.security.audit import Anchor, verify
 from ehp.security.authenticator import IssuerSettings
-from ehp.security.backend_services import register_client
+from ehp.security.backend_services import register_client, remove_client
 from ehp.security.keys import signing_key
+from ehp.security.revocation import revoke_subject
 from ehp.security.roles import ROLES, Role, give_roles, roles_of, set_roles, take_roles
 from ehp.security.tokens import MAX_TOKEN_SECONDS, issue_token
-from ehp.security.users import add_user
+from ehp.security.users import add_user, remove_user
 from ehp.store.database import migrate, open_engine, writer
 
 RoleOption = Annotated[
@@ -192,6 +193,43 @@ def user_add(
     finally:
         engine.dispose()
     typer.echo(f"user '{username}' logs in as {subject}{_as(roles)}")
+
+
+@user_app.command("remove")
+def user_remove(
+    database: Annotated[str, typer.Option("--database", help="The server's database URL.")],
+    username: Annotated[str, typer.Option(help="The user to remove.")],
+) -> None:
+    """Remove a user: they can no longer log in, and every token issued to them stops working
+    (within a second, on every server process)."""
+    engine = open_engine(database, pool_size=1)
+    try:
+        migrate(engine)
+        subject = remove_user(engine, username)
+        if subject is None:
+            raise typer.BadParameter(f"there is no user '{username}'", param_hint="--username")
+        revoke_subject(engine, IssuerSettings.from_environment().issuer, subject)
+    finally:
+        engine.dispose()
+    typer.echo(f"user '{username}' removed; the tokens of {subject} are revoked")
+
+
+@client_app.command("remove")
+def client_remove(
+    database: Annotated[str, typer.Option("--database", help="The server's database URL.")],
+    client_id: Annotated[str, typer.Option(help="The Backend Services client to remove.")],
+) -> None:
+    """Remove a Backend Services client; the tokens of the subject it acted as stop working."""
+    engine = open_engine(database, pool_size=1)
+    try:
+        migrate(engine)
+        subject = remove_client(engine, client_id)
+        if subject is None:
+            raise typer.BadParameter(f"there is no client '{client_id}'", param_hint="--client-id")
+        revoke_subject(engine, IssuerSettings.from_environment().issuer, subject)
+    finally:
+        engine.dispose()
+    typer.echo(f"client '{client_id}' removed; the tokens of {subject} are revoked")
 
 
 def _as(roles: list[Role]) -> str:

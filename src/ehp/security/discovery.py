@@ -15,6 +15,7 @@ def smart_configuration_document(origin: str, authenticator: Authenticator | Non
         "jwks_uri": settings.jwks_url if settings and settings.jwks_url else f"{origin}/auth/jwks",
         "authorization_endpoint": f"{origin}/auth/authorize",
         "token_endpoint": f"{origin}/auth/token",
+        "revocation_endpoint": f"{origin}/auth/revoke",
         "grant_types_supported": ["authorization_code", "client_credentials"],
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],

@@ -21,6 +21,7 @@ from starlette.routing import Route
 from ehp.security.app_launch import AuthorizeRequest, RedirectError, check_authorize, issue_code
 from ehp.security.authenticator import IssuerSettings
 from ehp.security.backend_services import OAuthError
+from ehp.security.throttle import clear, keys_of, locked_for, record_failure
 from ehp.security.users import authenticate
 
 REQUEST_FIELDS = (
@@ -99,11 +100,22 @@ def launch_routes(engine: Engine, settings: IssuerSettings, failed_login: Failed
         except OAuthError as failure:
             return _error_page(failure)
         username = form.get("username", "")
+        address = request.client.host if request.client else None
+        keys = keys_of(username, address)
+        wait = await run_in_threadpool(locked_for, engine, keys)
+        if wait > 0:
+            failed_login(address, f"login for '{username[:100]}' refused: locked after failed attempts")
+            minutes = max(1, (wait + 59) // 60)
+            message = f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
+            page = _page(params, granted, message)
+            return HTMLResponse(page, status_code=429, headers={**_HEADERS, "Retry-After": str(wait)})
         subject = await run_in_threadpool(authenticate, engine, username, form.get("password", ""))
         if subject is None:
-            failed_login(request.client.host if request.client else None, f"wrong password for '{username}'")
+            await run_in_threadpool(record_failure, engine, keys)
+            failed_login(address, f"wrong password for '{username[:100]}'")
             page = _page(params, granted, "Wrong user name or password.")
             return HTMLResponse(page, status_code=401, headers=_HEADERS)
+        await run_in_threadpool(clear, engine, username)
         code = await run_in_threadpool(issue_code, engine, granted, subject)
         query = urlencode({"code": code, "state": granted.state})
         return RedirectResponse(f"{granted.redirect_uri}?{query}", status_code=302)

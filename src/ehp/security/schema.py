@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, String, Table, Text
 
-from ehp.store.schema import metadata
+from ehp.store.schema import BigId, metadata
 
 signing_keys = Table(
     "signing_keys",
@@ -61,3 +61,26 @@ principal_roles = Table(
 """Roles given to a subject of one issuer (``ehp user add --role``, ``ehp client register
 --role``, ``ehp role add``): administrator, privacy officer of an organisation, analyst.
 ``organization`` is the organisation's id for a privacy officer and ``''`` otherwise."""
+
+revocations = Table(
+    "revocations",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("value", String(255), nullable=False),
+    Column("issuer", String(255), nullable=False),
+    Column("revoked", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=True),
+)
+"""Revoked tokens (``kind`` ``token``: the ``jti``, kept until ``expires``) and subjects whose
+tokens issued until ``revoked`` no longer count (``kind`` ``subject``: a removed user or client)."""
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("failures", BigInteger, nullable=False),
+    Column("last_failure", BigInteger, nullable=False),
+    Column("locked_until", BigInteger, nullable=False),
+)
+"""Failed password logins per user name (``user:NAME``) and per address (``address:IP``)."""

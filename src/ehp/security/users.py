@@ -69,3 +69,11 @@ def authenticate(engine: Engine, username: str, password: str) -> str | None:
         hash_password(password)  # as slow as a real check: timing does not tell who exists
         return None
     return str(row.subject) if password_matches(row.password_hash, password) else None
+
+
+def remove_user(engine: Engine, username: str) -> str | None:
+    """Delete a user; returns the subject they logged in as (``None``: no such user)."""
+    with writer(engine).begin() as connection:
+        subject = connection.execute(select(users.c.subject).where(users.c.username == username)).scalar()
+        connection.execute(delete(users).where(users.c.username == username))
+    return str(subject) if subject is not None else None

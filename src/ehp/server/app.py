@@ -32,6 +32,8 @@ from ehp.security.authenticator import Authenticator, IssuerSettings
 from ehp.security.backend_services import OAuthError, exchange
 from ehp.security.discovery import smart_configuration_document
 from ehp.security.login_page import launch_routes
+from ehp.security.revocation import revoke_token
+from ehp.security.tokens import LEEWAY_SECONDS, MAX_TOKEN_CHARACTERS, TokenError
 from ehp.server.routes import build_routes
 from ehp.store.database import migrate, open_engine
 from ehp.store.timeouts import statement_timeout_from_environment
@@ -104,6 +106,25 @@ def create_app(
             return JSONResponse(body, status_code=failure.status, headers={"Cache-Control": "no-store"})
         return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
+    async def revoke_endpoint(request: Request) -> Response:
+        """RFC 7009: whoever holds a token may revoke it; the answer is 200 whatever the token."""
+        form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
+        token = form.get("token", "")
+        if authenticator is not None and token and len(token) <= MAX_TOKEN_CHARACTERS:
+            try:
+                verified = await run_in_threadpool(authenticator.verify, f"Bearer {token}")
+            except TokenError:
+                verified = None  # unknown, expired or already revoked: nothing to do
+            if verified is not None and isinstance(verified.claims.get("jti"), str):
+                await run_in_threadpool(
+                    revoke_token,
+                    engine,
+                    authenticator.settings.issuer,
+                    verified.claims["jti"],
+                    int(verified.claims["exp"]) + LEEWAY_SECONDS,
+                )
+        return Response(status_code=200, headers={"Cache-Control": "no-store"})
+
     def failed_login(source_address: str | None, reason: str) -> None:
         if service.access is not None:
             service.access.failed_login(
@@ -126,6 +147,7 @@ def create_app(
             Route("/fhir/.well-known/smart-configuration", smart_configuration),
             Route("/auth/jwks", jwks),
             Route("/auth/token", token_endpoint, methods=["POST"]),
+            Route("/auth/revoke", revoke_endpoint, methods=["POST"]),
             *launch_routes(
                 engine,
                 authenticator.settings if authenticator else IssuerSettings.from_environment(),
