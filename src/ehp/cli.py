@@ -36,7 +36,7 @@ from ehp.bench.suite import SuiteConfig, run_suite
 from ehp.bench.sync_bench import bench_sync
 from ehp.commands.registry import register as register_registry_commands
 from ehp.demo import demo_hints, demo_logins, prepare_demo
-from ehp.security.cli import audit_app, client_app, role_app, user_app
+from ehp.security.cli import audit_app, client_app, keys_app, role_app, user_app
 from ehp.security.cli import token as security_token
 from ehp.server.app import create_app
 from ehp.server.connections import GuardedProtocol
@@ -217,6 +217,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(client_app, name="client")
 app.add_typer(user_app, name="user")
 app.add_typer(role_app, name="role")
+app.add_typer(keys_app, name="keys")
 register_registry_commands(app)
 app.add_typer(sync_app, name="sync")
 

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -153,3 +154,63 @@ def test_removing_a_user_revokes_their_tokens(secured: BenchServer) -> None:
         assert client.get("Patient", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200, (
             "tokens issued after the removal are not affected (the subject may come back)"
         )
+
+
+def test_signing_keys_are_encrypted_at_rest(secured: BenchServer) -> None:
+    """Once plain PEM in the database: a backup alone could mint administrator tokens."""
+    from ehp.security.schema import signing_keys
+
+    engine = open_engine(secured.database, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            stored = connection.execute(select(signing_keys.c.private_pem)).scalars().all()
+    finally:
+        engine.dispose()
+    assert stored and all(text.startswith("ehp-kek-v1:") for text in stored)
+    assert not any("PRIVATE KEY" in text for text in stored)
+
+
+def test_a_plain_key_is_encrypted_and_rekeying_moves_to_a_new_kek(tmp_path: Path) -> None:
+    import os
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from ehp.security.schema import signing_keys
+    from ehp.store.database import migrate
+
+    database = f"sqlite:///{tmp_path / 'keys.db'}"
+    engine = open_engine(database, pool_size=1)
+    try:
+        migrate(engine)
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        with engine.begin() as connection:  # as an older version stored it
+            connection.execute(signing_keys.insert().values(kid="old-1", private_pem=pem, created=1))
+    finally:
+        engine.dispose()
+    env = os.environ | {"EHP_KEY_ENCRYPTION_KEY_FILE": str(tmp_path / "kek-a")}
+    token = [sys.executable, "-m", "ehp.cli", "token", "--database", database, "--subject", "admin"]
+    assert subprocess.run(token, env=env, capture_output=True, text=True).returncode == 0
+    engine = open_engine(database, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(select(signing_keys.c.private_pem)).scalar().startswith("ehp-kek-v1:")
+    finally:
+        engine.dispose()
+    rekey = [sys.executable, "-m", "ehp.cli", "keys", "rekey", "--database", database]
+    moved = subprocess.run(
+        [*rekey, "--new-key-file", str(tmp_path / "kek-b")], env=env, capture_output=True, text=True
+    )
+    assert moved.returncode == 0, moved.stderr
+    with_new = subprocess.run(
+        token,
+        env=env | {"EHP_KEY_ENCRYPTION_KEY_FILE": str(tmp_path / "kek-b")},
+        capture_output=True,
+        text=True,
+    )
+    assert with_new.returncode == 0, with_new.stderr
+    with_old = subprocess.run(token, env=env, capture_output=True, text=True)
+    assert with_old.returncode != 0 and "another key-encryption key" in with_old.stderr

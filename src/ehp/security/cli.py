@@ -12,7 +12,8 @@ from ehp.security.app_launch import register_app
 from ehp.security.audit import Anchor, verify
 from ehp.security.authenticator import IssuerSettings
 from ehp.security.backend_services import register_client, remove_client
-from ehp.security.keys import signing_key
+from ehp.security.key_encryption import KeyEncryptionError, fingerprint, load_kek
+from ehp.security.keys import rekey, signing_key
 from ehp.security.revocation import revoke_subject
 from ehp.security.roles import ROLES, Role, give_roles, roles_of, set_roles, take_roles
 from ehp.security.tokens import MAX_TOKEN_SECONDS, issue_token
@@ -64,6 +65,9 @@ def token(
     try:
         migrate(engine)
         key = signing_key(engine)
+    except KeyEncryptionError as failure:
+        typer.echo(f"cannot read the signing keys: {failure}", err=True)
+        raise typer.Exit(1) from None
     finally:
         engine.dispose()
     settings = IssuerSettings.from_environment()
@@ -300,3 +304,27 @@ def role_list(
         engine.dispose()
     for held_role in sorted(held):
         typer.echo(str(held_role))
+
+
+keys_app = typer.Typer(help="The embedded issuer's signing keys, encrypted at rest.", no_args_is_help=True)
+
+
+@keys_app.command("rekey")
+def keys_rekey(
+    database: Annotated[str, typer.Option("--database", help="The server's database URL.")],
+    new_key_file: Annotated[
+        Path, typer.Option(help="The new key-encryption key's file (created when it does not exist).")
+    ],
+) -> None:
+    """Encrypt the signing keys with a new key-encryption key; then set
+    EHP_KEY_ENCRYPTION_KEY_FILE to the new file for every server and command."""
+    engine = open_engine(database, pool_size=1)
+    try:
+        migrate(engine)
+        new_kek = load_kek(new_key_file)
+        count = rekey(engine, new_kek)
+    except KeyEncryptionError as failure:
+        raise typer.BadParameter(str(failure)) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"{count} signing key(s) now encrypted with {new_key_file} ({fingerprint(new_kek)})")
