@@ -146,7 +146,9 @@ def test_merge_moves_every_reference_and_keeps_history(fhir: httpx.Client, serve
     assert f"Patient/{target}/_history/" in str(record["target"])
 
     again = fhir.post("Patient", json=patient(family=family, born=None, iin=iin), headers=FHIR_JSON)
-    assert again.status_code == 409 and f"Patient/{target}" in issue(again)["diagnostics"]
+    assert again.status_code == 409 and iin in issue(again)["diagnostics"], "the IIN stays with the target"
+    holders = fhir.get("Patient", params={"identifier": f"{IIN_SYSTEM}|{iin}"}).json()["entry"]
+    assert target in [entry["resource"]["id"] for entry in holders], "whoever may see it finds the holder"
     found = operation(
         fhir,
         "Patient/$match",

@@ -153,7 +153,8 @@ def make_checker(primitive: PrimitiveType) -> Checker:
     is_date = name in _DATE_TYPES
     # base64Binary's own regex admits only its alphabet and ASCII whitespace (\v, \f included)
     control = _CONTROL if name != "base64Binary" else _NEVER
-    longest = MAX_STRING if name != "base64Binary" else 2**62
+    # the narrative (xhtml) and attachments (base64Binary) are not strings: the body limit holds them
+    longest = MAX_STRING if name not in ("base64Binary", "xhtml") else 2**62
 
     def check_string(value: Any) -> Problem | None:
         # Fast path for the common case; anything else (including a valid " x") goes the long way.
