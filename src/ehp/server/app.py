@@ -18,8 +18,10 @@ from starlette.routing import Route
 from ehp.access.audit_queue import AuditQueue
 from ehp.access.policy import AccessPolicy, AccessSettings
 from ehp.api.http import FhirApp
+from ehp.api.openapi import openapi_document
 from ehp.api.service import FhirService, Settings
 from ehp.context import RequestContext
+from ehp.fhir.definitions import is_resource_type
 from ehp.fhir.validation import warm_up
 from ehp.index.compiled import compile_stats
 from ehp.passport.web import PassportPages
@@ -84,6 +86,13 @@ def create_app(
         return JSONResponse(
             smart_configuration_document(f"{request.url.scheme}://{request.url.netloc}", authenticator)
         )
+
+    async def api_docs(request: Request) -> Response:
+        """The OpenAPI description of the FHIR API, from the route table (public, like metadata)."""
+        wanted = request.query_params.get("types")
+        types = [t for t in wanted.split(",") if is_resource_type(t)] if wanted else None
+        base = f"{request.url.scheme}://{request.url.netloc}/fhir"
+        return JSONResponse(openapi_document(service.router.routes, base, types))
 
     async def jwks(_: Request) -> Response:
         return JSONResponse(authenticator.jwks() if authenticator else {"keys": []})
@@ -153,6 +162,7 @@ def create_app(
                 authenticator.settings if authenticator else IssuerSettings.from_environment(),
                 failed_login,
             ),
+            Route("/fhir/api-docs", api_docs),
             Route("/fhir", endpoint, methods=methods),
             Route("/fhir/{path:path}", endpoint, methods=methods),
             *PassportPages(service, authenticator).routes(),
