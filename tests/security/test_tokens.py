@@ -196,3 +196,17 @@ def test_the_capability_statement_declares_smart_with_its_oauth_uris(secured: Be
         "token": discovered["token_endpoint"],
         "authorize": discovered["authorization_endpoint"],
     }
+
+
+def test_the_secured_capability_statement_says_auditevents_are_searched_by_patient_only(
+    secured: BenchServer,
+) -> None:
+    from ehp.fhir.validation import validate_resource
+
+    statement = get(secured, "metadata", None).json()
+    [audit] = [r for r in statement["rest"][0]["resource"] if r["type"] == "AuditEvent"]
+    assert audit["interaction"] == [{"code": "search-type"}]
+    assert [p["name"] for p in audit["searchParam"]] == ["patient"]
+    [patient] = [r for r in statement["rest"][0]["resource"] if r["type"] == "Patient"]
+    assert {"code": "update"} in patient["interaction"], "other types keep their interactions"
+    assert [i for i in validate_resource(statement) if i.severity == "error"] == []

@@ -144,6 +144,9 @@ def _statement(base: str, role: str, routes: tuple[RouteKey, ...], generation: i
     resources: list[dict[str, Any]] = []
     for resource_type in sorted(resource_types()):
         params = parameters_for(resource_type)
+        if secured and resource_type == "AuditEvent":
+            resources.append(_audit_event())
+            continue
         resources.append(
             {
                 "type": resource_type,
@@ -214,3 +217,28 @@ def _statement(base: str, role: str, routes: tuple[RouteKey, ...], generation: i
     if secured:
         statement["rest"][0]["security"] = _security(base)
     return dumps(statement)
+
+
+def _audit_event() -> dict[str, Any]:
+    """With authentication on, AuditEvents are the audit trail's: searched by patient only (the
+    citizen, their representatives, administrators) and written by no one through the API."""
+    return {
+        "type": "AuditEvent",
+        "profile": "http://hl7.org/fhir/StructureDefinition/AuditEvent",
+        "documentation": "The access log: AuditEvent?patient=Patient/ID (or Patient/ID/$access-log), "
+        "read from the hash-chained audit trail; not writable through the API.",
+        "interaction": [{"code": "search-type"}],
+        "versioning": "no-version",
+        "readHistory": False,
+        "updateCreate": False,
+        "conditionalCreate": False,
+        "conditionalUpdate": False,
+        "conditionalDelete": "not-supported",
+        "searchParam": [
+            {
+                "name": "patient",
+                "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-patient",
+                "type": "reference",
+            }
+        ],
+    }
