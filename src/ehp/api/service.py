@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ from ehp.api.messages import FhirRequest, FhirResponse
 from ehp.api.routing import Match, Route, Router
 from ehp.api.rules import WriteRule
 from ehp.context import RequestContext
+from ehp.environment import seconds
 from ehp.errors import Category, FhirError, bad_request, error
 from ehp.fhir.issues import issues_to_operation_outcome
 from ehp.search.errors import SearchError
@@ -34,7 +34,7 @@ class Settings:
     default_page_size: int = 50
     max_page_size: int = 1000
     max_bundle_entries: int = 10_000
-    body_timeout_seconds: float = float(os.environ.get("EHP_BODY_TIMEOUT_SECONDS", "60"))
+    body_timeout_seconds: float = seconds("EHP_BODY_TIMEOUT_SECONDS", 60.0)
     """A request body must arrive within this (408 otherwise)."""
 
 

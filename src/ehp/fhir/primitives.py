@@ -30,7 +30,9 @@ _ASCII_WHITESPACE = " \t\r\n\f\v"  # as in XML and the regexes: a lone U+00A0 is
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 """Control characters: no FHIR string holds them (they are not XML characters, so no XML form of
 the resource could carry them; ``\\S`` of the official regexes would let them through). A NUL
-once reached PostgreSQL as a 500 and was stored by SQLite."""
+once reached PostgreSQL as a 500 and was stored by SQLite. Checking costs about 0.15 µs a string
+(2.0 µs for the 13 strings of an Observation whose whole validation takes 11.9 µs, measured
+2026-12-03), small beside the write it guards."""
 _NEVER = re.compile(r"(?!)")
 MAX_STRING = 1024 * 1024
 """R4: "strings SHALL NOT exceed 1MB (1024*1024 characters) in size" (base64Binary excepted)."""

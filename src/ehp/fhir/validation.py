@@ -35,12 +35,12 @@ system is not in the bound value set; the XHTML content of narratives; the 1 MB 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from ehp.environment import whole_number
 from ehp.fhir.definitions import ElementDef, element_tables, primitive_types, resource_types, value_set_codes
 from ehp.fhir.issues import Issue, Severity
 from ehp.fhir.primitives import (
@@ -56,7 +56,7 @@ from ehp.fhir.primitives import (
 __all__ = ["MAX_DEPTH", "Issue", "validate_resource", "warm_up"]
 
 MAX_DEPTH = 100  # nested objects; deeper content is refused rather than risking the stack
-MAX_REPEATS = int(os.environ.get("EHP_MAX_REPEATS", "10000"))
+MAX_REPEATS = whole_number("EHP_MAX_REPEATS", 10_000)
 """Items of one repeating element (``EHP_MAX_REPEATS``): a Patient with 10^6 identifiers (50 MB)
 once held the SQLite writer for 40 s while its million index rows were written."""
 _ROOT = "$this"

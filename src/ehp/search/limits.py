@@ -12,12 +12,12 @@ whatever passes these.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
+from ehp.environment import whole_number
 from ehp.search.errors import SearchError
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -47,19 +47,10 @@ class SearchLimits:
         defaults = cls()
         return cls(
             **{
-                name: _positive(f"EHP_SEARCH_MAX_{name.upper()}", getattr(defaults, name))
+                name: whole_number(f"EHP_SEARCH_MAX_{name.upper()}", getattr(defaults, name))
                 for name in cls.__slots__
             }
         )
-
-
-def _positive(variable: str, default: int) -> int:
-    text = os.environ.get(variable)
-    if text is None:
-        return default
-    if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"{variable} must be a positive whole number, not '{text}'")
-    return int(text)
 
 
 @cache

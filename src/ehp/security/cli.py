@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
 
 from ehp.security.app_launch import register_app
 from ehp.security.audit import Anchor, verify
@@ -61,15 +64,12 @@ def token(
     ] = 3600,
 ) -> None:
     """Print a valid access token for a server on DATABASE (signed by its embedded issuer)."""
-    engine = open_engine(database, pool_size=1)
-    try:
-        migrate(engine)
-        key = signing_key(engine)
-    except KeyEncryptionError as failure:
-        typer.echo(f"cannot read the signing keys: {failure}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
+    with _database(database) as engine:
+        try:
+            key = signing_key(engine)
+        except KeyEncryptionError as failure:
+            typer.echo(f"cannot read the signing keys: {failure}", err=True)
+            raise typer.Exit(1) from None
     settings = IssuerSettings.from_environment()
     kind = subject.split("/")[0]
     try:
@@ -138,15 +138,12 @@ def client_register(
 ) -> None:
     """Register a client that authenticates with private_key_jwt at /auth/token."""
     roles = _roles(role)
-    engine = open_engine(database, pool_size=1)
-    try:
-        migrate(engine)
-        register_client(engine, client_id, subject, json.loads(jwks.read_text()), scope)
-        set_roles(engine, IssuerSettings.from_environment().issuer, subject, roles)
-    except ValueError as failure:
-        raise typer.BadParameter(str(failure)) from None
-    finally:
-        engine.dispose()
+    with _database(database) as engine:
+        try:
+            register_client(engine, client_id, subject, json.loads(jwks.read_text()), scope)
+            set_roles(engine, IssuerSettings.from_environment().issuer, subject, roles)
+        except ValueError as failure:
+            raise typer.BadParameter(str(failure)) from None
     typer.echo(f"client '{client_id}' registered as {subject} with at most '{scope}'{_as(roles)}")
 
 
@@ -160,14 +157,11 @@ def client_register_app(
     ],
 ) -> None:
     """Register a SMART app (a public client using the authorization code flow with PKCE)."""
-    engine = open_engine(database, pool_size=1)
-    try:
-        migrate(engine)
-        register_app(engine, client_id, redirect_uri, scope)
-    except ValueError as failure:
-        raise typer.BadParameter(str(failure)) from None
-    finally:
-        engine.dispose()
+    with _database(database) as engine:
+        try:
+            register_app(engine, client_id, redirect_uri, scope)
+        except ValueError as failure:
+            raise typer.BadParameter(str(failure)) from None
     typer.echo(f"app '{client_id}' registered with at most '{scope}'")
 
 
@@ -187,15 +181,12 @@ def user_add(
 ) -> None:
     """Create (or replace) a user of the login page, with exactly the roles given."""
     roles = _roles(role)
-    engine = open_engine(database, pool_size=1)
-    try:
-        migrate(engine)
-        add_user(engine, username, subject, password)
-        set_roles(engine, IssuerSettings.from_environment().issuer, subject, roles)
-    except ValueError as failure:
-        raise typer.BadParameter(str(failure)) from None
-    finally:
-        engine.dispose()
+    with _database(database) as engine:
+        try:
+            add_user(engine, username, subject, password)
+            set_roles(engine, IssuerSettings.from_environment().issuer, subject, roles)
+        except ValueError as failure:
+            raise typer.BadParameter(str(failure)) from None
     typer.echo(f"user '{username}' logs in as {subject}{_as(roles)}")
 
 
@@ -206,15 +197,11 @@ def user_remove(
 ) -> None:
     """Remove a user: they can no longer log in, and every token issued to them stops working
     (within a second, on every server process)."""
-    engine = open_engine(database, pool_size=1)
-    try:
-        migrate(engine)
+    with _database(database) as engine:
         subject = remove_user(engine, username)
         if subject is None:
             raise typer.BadParameter(f"there is no user '{username}'", param_hint="--username")
         revoke_subject(engine, IssuerSettings.from_environment().issuer, subject)
-    finally:
-        engine.dispose()
     typer.echo(f"user '{username}' removed; the tokens of {subject} are revoked")
 
 
@@ -224,16 +211,23 @@ def client_remove(
     client_id: Annotated[str, typer.Option(help="The Backend Services client to remove.")],
 ) -> None:
     """Remove a Backend Services client; the tokens of the subject it acted as stop working."""
-    engine = open_engine(database, pool_size=1)
-    try:
-        migrate(engine)
+    with _database(database) as engine:
         subject = remove_client(engine, client_id)
         if subject is None:
             raise typer.BadParameter(f"there is no client '{client_id}'", param_hint="--client-id")
         revoke_subject(engine, IssuerSettings.from_environment().issuer, subject)
+    typer.echo(f"client '{client_id}' removed; the tokens of {subject} are revoked")
+
+
+@contextmanager
+def _database(database: str) -> Iterator[Engine]:
+    """The server's database, migrated to the newest schema, for one command."""
+    engine = open_engine(database, pool_size=1)
+    try:
+        migrate(engine)
+        yield engine
     finally:
         engine.dispose()
-    typer.echo(f"client '{client_id}' removed; the tokens of {subject} are revoked")
 
 
 def _as(roles: list[Role]) -> str:
@@ -257,15 +251,12 @@ def role_add(
     roles = _roles(role)
     if not roles:
         raise typer.BadParameter("give at least one --role", param_hint="--role")
-    engine = open_engine(database, pool_size=1)
-    try:
-        migrate(engine)
-        with writer(engine).begin() as connection:
-            give_roles(connection, issuer or IssuerSettings.from_environment().issuer, subject, roles)
-    except ValueError as failure:
-        raise typer.BadParameter(str(failure)) from None
-    finally:
-        engine.dispose()
+    with _database(database) as engine:
+        try:
+            with writer(engine).begin() as connection:
+                give_roles(connection, issuer or IssuerSettings.from_environment().issuer, subject, roles)
+        except ValueError as failure:
+            raise typer.BadParameter(str(failure)) from None
     typer.echo(f"{subject}{_as(roles)}")
 
 
@@ -278,13 +269,8 @@ def role_remove(
 ) -> None:
     """Take roles (all of them without --role) from a subject; effective within 15 s."""
     roles = _roles(role)
-    engine = open_engine(database, pool_size=1)
-    try:
-        migrate(engine)
-        with writer(engine).begin() as connection:
-            take_roles(connection, issuer or IssuerSettings.from_environment().issuer, subject, roles or None)
-    finally:
-        engine.dispose()
+    with _database(database) as engine, writer(engine).begin() as connection:
+        take_roles(connection, issuer or IssuerSettings.from_environment().issuer, subject, roles or None)
     typer.echo(f"{subject}: {', '.join(map(str, roles)) if roles else 'all roles'} removed")
 
 
@@ -295,13 +281,8 @@ def role_list(
     issuer: IssuerOption = None,
 ) -> None:
     """Print a subject's roles, one a line."""
-    engine = open_engine(database, pool_size=1)
-    try:
-        migrate(engine)
-        with engine.connect() as connection:
-            held = roles_of(connection, issuer or IssuerSettings.from_environment().issuer, subject)
-    finally:
-        engine.dispose()
+    with _database(database) as engine, engine.connect() as connection:
+        held = roles_of(connection, issuer or IssuerSettings.from_environment().issuer, subject)
     for held_role in sorted(held):
         typer.echo(str(held_role))
 
@@ -318,13 +299,10 @@ def keys_rekey(
 ) -> None:
     """Encrypt the signing keys with a new key-encryption key; then set
     EHP_KEY_ENCRYPTION_KEY_FILE to the new file for every server and command."""
-    engine = open_engine(database, pool_size=1)
-    try:
-        migrate(engine)
-        new_kek = load_kek(new_key_file)
-        count = rekey(engine, new_kek)
-    except KeyEncryptionError as failure:
-        raise typer.BadParameter(str(failure)) from None
-    finally:
-        engine.dispose()
+    with _database(database) as engine:
+        try:
+            new_kek = load_kek(new_key_file)
+            count = rekey(engine, new_kek)
+        except KeyEncryptionError as failure:
+            raise typer.BadParameter(str(failure)) from None
     typer.echo(f"{count} signing key(s) now encrypted with {new_key_file} ({fingerprint(new_kek)})")

@@ -13,27 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections import Counter
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ehp.environment import seconds, whole_number
+
 log = logging.getLogger(__name__)
 
 
-def _setting(name: str, default: float) -> float:
-    text = os.environ.get(name)
-    if text is None:
-        return default
-    value = float(text)
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, not '{text}'")
-    return value
-
-
-HEADER_TIMEOUT_SECONDS = _setting("EHP_HEADER_TIMEOUT_SECONDS", 10.0)
-MAX_CONNECTIONS_PER_ADDRESS = int(_setting("EHP_MAX_CONNECTIONS_PER_ADDRESS", 256))
+HEADER_TIMEOUT_SECONDS = seconds("EHP_HEADER_TIMEOUT_SECONDS", 10.0)
+MAX_CONNECTIONS_PER_ADDRESS = whole_number("EHP_MAX_CONNECTIONS_PER_ADDRESS", 256)
 """Behind a reverse proxy every connection comes from the proxy: raise it there, or let the proxy cap."""
 _open: Counter[str] = Counter()
 """Open connections per client address, in this process (one event loop)."""

@@ -11,7 +11,6 @@ transaction rolls back. Migrations and bulk jobs run without the limit (:data:`U
 from __future__ import annotations
 
 import math
-import os
 import sqlite3
 import time
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import ExceptionContext
 
+from ehp.environment import seconds
 from ehp.errors import Category, error
 
 UNLIMITED = "ehp_unlimited_statements"
@@ -30,16 +30,7 @@ DEFAULT_SECONDS = 30.0
 
 def statement_timeout_from_environment() -> float | None:
     """``EHP_STATEMENT_TIMEOUT_SECONDS`` (30 by default; 0 turns the limit off)."""
-    text = os.environ.get("EHP_STATEMENT_TIMEOUT_SECONDS")
-    if text is None:
-        return DEFAULT_SECONDS
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise ValueError(f"EHP_STATEMENT_TIMEOUT_SECONDS must be a number of seconds, not '{text}'") from None
-    if seconds < 0 or not math.isfinite(seconds):
-        raise ValueError(f"EHP_STATEMENT_TIMEOUT_SECONDS must be 0 or more, not '{text}'")
-    return seconds or None
+    return seconds("EHP_STATEMENT_TIMEOUT_SECONDS", DEFAULT_SECONDS, zero_means_none=True) or None
 
 
 def limit_statements(engine: Engine, seconds: float) -> None:
