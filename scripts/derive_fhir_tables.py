@@ -11,6 +11,12 @@ two gzip'ed JSON files under ``src/ehp/fhir/definitions/``:
 ``terminology.json.gz``
     ``value_sets``: for each value set used by a required binding that can be expanded from the
     package alone, its codes grouped by code system; ``skipped``: the others, with the reason.
+``constraints.json.gz``
+    ``types``: the invariants of each type (the constraints on its root element, inherited ones
+    included) and of each BackboneElement path; ``elements``: the invariants an element adds beyond
+    its type's (``RiskAssessment.prediction.probability``); each as ``[key, severity, human,
+    expression]``. ``parents``: each type's base type (``Age`` → ``Quantity``, ``code`` →
+    ``string``), for FHIRPath ``is``.
 ``summary.json.gz``
     For every resource type and BackboneElement path of a resource, the child elements marked
     ``isSummary`` (``[x]`` stripped): what ``_summary=true`` returns.
@@ -234,6 +240,62 @@ def terminology(package: Path, tables: dict[str, dict[str, Json]]) -> Json:
     return {"value_sets": expanded, "skipped": skipped}
 
 
+BEST_PRACTICE_EXT = SD_PREFIX + "elementdefinition-bestpractice"
+
+
+def constraint_entries(element: Json, skip: set[str]) -> list[list[str]]:
+    """The constraints of an element; a best-practice one (``dom-6``) is ``information`` (HL7's
+    validator reports those as hints by default)."""
+    return [
+        [
+            constraint["key"],
+            "information"
+            if extension_value(constraint.get("extension", []), BEST_PRACTICE_EXT)
+            else constraint["severity"],
+            constraint["human"],
+            constraint["expression"],
+        ]
+        for constraint in element.get("constraint", [])
+        if constraint["key"] not in skip and "expression" in constraint
+    ]
+
+
+def constraints(structures: dict[str, Json]) -> Json:
+    """The FHIRPath invariants, where they apply, and the type hierarchy (see the module docstring)."""
+    types: dict[str, list[list[str]]] = {}
+    elements: dict[str, list[list[str]]] = {}
+    parents: dict[str, str] = {}
+    for name, sd in sorted(structures.items()):
+        base = sd.get("baseDefinition")
+        if base:
+            parents[name] = base.removeprefix(SD_PREFIX)
+        root, *children = sd["snapshot"]["element"]
+        if root_constraints := constraint_entries(root, set()):
+            types[name] = root_constraints
+        paths = {element["path"] for element in children}
+        inherited = {"ele-1"}  # Element's own invariant, repeated on every element
+        for element in children:
+            path: str = element["path"]
+            has_children = any(other.startswith(path + ".") for other in paths)
+            entries = constraint_entries(element, inherited)
+            if not entries:
+                continue
+            if has_children:
+                types[path] = entries  # a BackboneElement: its own type, named by its path
+            else:
+                own_type = {type_["code"] for type_ in element.get("type", [])}
+                type_keys = {entry[0] for code in own_type for entry in types_of(structures, code)}
+                entries = [entry for entry in entries if entry[0] not in type_keys]
+                if entries:
+                    elements[path.removesuffix("[x]")] = entries
+    return {"types": types, "elements": elements, "parents": parents}
+
+
+def types_of(structures: dict[str, Json], code: str) -> list[list[str]]:
+    sd = structures.get(code)
+    return constraint_entries(sd["snapshot"]["element"][0], set()) if sd else []
+
+
 def encode(content: Json) -> bytes:
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
@@ -256,6 +318,7 @@ def build_tables(package: Path) -> dict[str, bytes]:
         "structure.json.gz": encode(structure),
         "terminology.json.gz": encode(terminology(package, tables)),
         "summary.json.gz": encode(summary_elements(structures)),
+        "constraints.json.gz": encode(constraints(structures)),
     }
 
 

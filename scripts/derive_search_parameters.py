@@ -23,9 +23,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ehp.fhir.fhirpath_parse import FhirPathSyntaxError, split_union
 from ehp.fhir.package import examples_package_dir
 from ehp.index.fhirpath_compile import CompileError, compile_expression
-from ehp.index.fhirpath_parse import FhirPathSyntaxError, split_union
 from ehp.index.typemodel import TypeModel
 
 OUTPUT = Path(__file__).resolve().parents[1] / "src/ehp/index/definitions/search_parameters.json.gz"

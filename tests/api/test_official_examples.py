@@ -19,7 +19,15 @@ _NO_BASE = "SearchParameter.base is required (1..*) but absent"
 _LONG_ID = (
     "the id 'questionnaireresponse-extensions-QuestionnaireResponse-item-subject' has 67 characters (max 64)"
 )
+_EMPTY_NARRATIVE = (
+    "ActivityDefinition-blood-tubes-supply",
+    "ActivityDefinition-heart-valve-replacement",
+    "EventDefinition-example",
+    "Questionnaire-zika-virus-exposure-assessment",
+)
+_NO_BASE_DEFINITION = "a logical model neither abstract nor with a baseDefinition (sdf-4)"
 REJECTED: dict[str, str] = {
+    "Bundle-dataelements.json": "a collection whose entries share fullUrls (bdl-7)",
     "DeviceMetric-example.json": "parent refers to a DeviceDefinition; R4 allows only Device",
     "DeviceUseStatement-example.json": "reasonReference refers to a Procedure, which R4 does not allow there",
     "ImplementationGuide-fhir.json": "a manifest reference to SearchParameter/" + _LONG_ID,
@@ -38,6 +46,11 @@ REJECTED: dict[str, str] = {
     "SearchParameter-valueset-extensions-ValueSet-end.json": _NO_BASE,
     "SearchParameter-valueset-extensions-ValueSet-keyword.json": _NO_BASE,
     "SearchParameter-valueset-extensions-ValueSet-workflow.json": _NO_BASE,
+    **{f"{name}.json": "an empty narrative div (txt-2)" for name in _EMPTY_NARRATIVE},
+    **{
+        f"StructureDefinition-{name}.json": _NO_BASE_DEFINITION
+        for name in ("Definition", "Event", "FiveWs", "Request")
+    },
 }
 """Official examples the server refuses as invalid R4, by file name, with the reason (checked by hand)."""
 

@@ -41,6 +41,26 @@ _IG = (
 )
 KNOWN_INVALID: dict[str, tuple[str, str]] = {
     # file name: (why the official example is invalid, an expression where an error is reported)
+    "Bundle-dataelements.json": (
+        "a collection whose entries share fullUrls (de-Quantity.value twice): bdl-7 fails",
+        "Bundle",
+    ),
+    **{
+        f"{name}.json": ("its narrative div is empty: txt-2 fails", "{}.text.div".format(name.split("-")[0]))
+        for name in (
+            "ActivityDefinition-blood-tubes-supply",
+            "ActivityDefinition-heart-valve-replacement",
+            "EventDefinition-example",
+            "Questionnaire-zika-virus-exposure-assessment",
+        )
+    },
+    **{
+        f"StructureDefinition-{name}.json": (
+            "a logical model that is not abstract and has no baseDefinition: sdf-4 fails",
+            "StructureDefinition",
+        )
+        for name in ("Definition", "Event", "FiveWs", "Request")
+    },
     "DeviceMetric-example.json": (
         "parent refers to DeviceDefinition/dc102; R4 allows only Reference(Device)",
         "DeviceMetric.parent.reference",
@@ -89,6 +109,11 @@ def example_files() -> list[Path]:
 
 def errors(resource: Any) -> list[Issue]:
     return [issue for issue in validate_resource(resource) if issue.is_error]
+
+
+def problems(resource: Any) -> list[Issue]:
+    """Errors and warnings: not the best-practice hints (``dom-6``: a resource should have a narrative)."""
+    return [issue for issue in validate_resource(resource) if issue.severity != "information"]
 
 
 def only_error(resource: Any) -> Issue:
@@ -156,7 +181,7 @@ def test_typical_examples_have_no_issue_at_all(example_files: list[Path]) -> Non
     names = {"Patient-example.json", "Observation-example.json", "Bundle-bundle-transaction.json"}
     for path in example_files:
         if path.name in names:
-            assert validate_resource(loads(path.read_bytes())) == [], path.name
+            assert problems(loads(path.read_bytes())) == [], path.name
 
 
 # --- the top level --------------------------------------------------------------------------------
@@ -185,7 +210,7 @@ def test_missing_or_non_string_resource_type() -> None:
 
 
 def test_bare_resource_is_valid() -> None:
-    assert validate_resource({"resourceType": "Patient"}) == []
+    assert problems({"resourceType": "Patient"}) == []
 
 
 @pytest.mark.parametrize("bad_id", ["a b", "x" * 65, "", "a_b", 12])
@@ -324,8 +349,8 @@ def test_empty_array() -> None:
         ({"active": "true"}, "Patient.active"),
         ({"active": 1}, "Patient.active"),
         ({"photo": [{"size": -1}]}, "Patient.photo[0].size"),
-        ({"photo": [{"data": "not base64!"}]}, "Patient.photo[0].data"),
-        ({"photo": [{"data": "AAA"}]}, "Patient.photo[0].data"),
+        ({"photo": [{"contentType": "image/png", "data": "not base64!"}]}, "Patient.photo[0].data"),
+        ({"photo": [{"contentType": "image/png", "data": "AAA"}]}, "Patient.photo[0].data"),
         ({"photo": [{"url": "http://x y"}]}, "Patient.photo[0].url"),
         ({"implicitRules": ""}, "Patient.implicitRules"),
         ({"gender": "ma le"}, "Patient.gender"),
@@ -347,12 +372,12 @@ def test_bad_primitive_values(changes: dict[str, Any], expression: str) -> None:
         {"deceasedDateTime": "2015-02-07T13:28:17.239+02:00"},
         {"deceasedDateTime": "2015-02-07"},
         {"multipleBirthInteger": -2147483648},
-        {"photo": [{"size": 0, "data": "QUJD\nREVG"}]},
+        {"photo": [{"size": 0, "contentType": "text/plain", "data": "QUJD\nREVG"}]},
         {"photo": [{"title": "caf\u00e9 \u00a0 \u2603"}]},
     ],
 )
 def test_good_primitive_values(changes: dict[str, Any]) -> None:
-    assert validate_resource(patient(**changes)) == []
+    assert problems(patient(**changes)) == []
 
 
 @settings(max_examples=500, deadline=None)
@@ -387,9 +412,9 @@ def test_decimals_keep_their_text_and_pass() -> None:
     )
     value = resource["valueQuantity"]["value"]
     assert isinstance(value, FhirDecimal) and value.text == "1.50"
-    assert validate_resource(resource) == []
+    assert problems(resource) == []
     for decimal in (FhirDecimal("6.30"), FhirDecimal("1e3"), 7, 7.25, -0.0):
-        assert validate_resource(observation(valueQuantity={"value": decimal})) == []
+        assert problems(observation(valueQuantity={"value": decimal})) == []
 
 
 @pytest.mark.parametrize("value", ["6.3", True, float("nan"), float("inf"), [6.3]])
@@ -420,7 +445,7 @@ def test_primitive_choice_with_extension_is_one_variant() -> None:
     extension = [{"url": "http://example.org/note", "valueString": "estimated"}]
     resource = without(observation(), "valueQuantity")
     resource.update(valueString="high", _valueString={"extension": extension})
-    assert validate_resource(resource) == []
+    assert problems(resource) == []
 
 
 # --- primitive extensions (`_name`) ---------------------------------------------------------------
@@ -429,9 +454,9 @@ EXTENSION = {"url": "http://example.org/ext", "valueString": "x"}
 
 
 def test_primitive_extensions() -> None:
-    assert validate_resource(patient(_birthDate={"id": "b1", "extension": [EXTENSION]})) == []
-    assert validate_resource(patient(_birthDate={"id": "b1"})) == []  # id only, next to a value
-    assert validate_resource(without(patient(_birthDate={"extension": [EXTENSION]}), "birthDate")) == []
+    assert problems(patient(_birthDate={"id": "b1", "extension": [EXTENSION]})) == []
+    assert problems(patient(_birthDate={"id": "b1"})) == []  # id only, next to a value
+    assert problems(without(patient(_birthDate={"extension": [EXTENSION]}), "birthDate")) == []
 
 
 def test_primitive_extension_problems() -> None:
@@ -461,7 +486,7 @@ def test_aligned_primitive_arrays() -> None:
     resource = patient()
     resource["name"][0]["given"] = ["Peter", None]
     resource["name"][0]["_given"] = [None, {"extension": [EXTENSION]}]
-    assert validate_resource(resource) == []
+    assert problems(resource) == []
     resource["name"][0]["_given"] = [None, None]
     issue = only_error(resource)
     assert (issue.code, issue.expression) == ("structure", "Patient.name[0].given[1]")
@@ -497,7 +522,7 @@ def test_complex_extensions_nest() -> None:
         "url": "http://example.org/outer",
         "extension": [{"url": "inner", "valueQuantity": {"value": 1}}],
     }
-    assert validate_resource(patient(extension=[nested])) == []
+    assert problems(patient(extension=[nested])) == []
     nested["extension"][0]["valueQuantity"] = {"value": "1"}
     issue = only_error(patient(extension=[nested]))
     assert issue.expression == "Patient.extension[0].extension[0].valueQuantity.value"
@@ -519,12 +544,12 @@ def test_complex_extensions_nest() -> None:
     ],
 )
 def test_good_references(reference: str) -> None:
-    assert validate_resource(observation(subject={"reference": reference})) == []
+    assert problems(observation(subject={"reference": reference})) == []
 
 
 def test_local_reference_to_contained_resource() -> None:
     contained = [{"resourceType": "Patient", "id": "p1"}]
-    assert validate_resource(observation(contained=contained, subject={"reference": "#p1"})) == []
+    assert problems(observation(contained=contained, subject={"reference": "#p1"})) == []
 
 
 @pytest.mark.parametrize(
@@ -553,7 +578,7 @@ def test_reference_to_a_type_the_element_does_not_allow() -> None:
 
 
 def test_reference_type() -> None:
-    assert validate_resource(observation(subject={"type": "Patient", "identifier": {"value": "1"}})) == []
+    assert problems(observation(subject={"type": "Patient", "identifier": {"value": "1"}})) == []
     issue = only_error(observation(subject={"type": "Patients", "display": "x"}))
     assert (issue.code, issue.expression) == ("value", "Observation.subject.type")
     issue = only_error(observation(subject={"type": "Medication", "display": "x"}))
@@ -585,7 +610,7 @@ def test_required_codeable_concept_checks_codings_of_its_systems() -> None:
             {"system": system, "code": "active"},
         ]
     }
-    assert validate_resource({**condition, "clinicalStatus": status}) == []
+    assert problems({**condition, "clinicalStatus": status}) == []
     status["coding"][1]["code"] = "bogus"
     issue = only_error({**condition, "clinicalStatus": status})
     assert (issue.code, issue.expression) == ("code-invalid", "Condition.clinicalStatus.coding[1].code")
@@ -593,14 +618,19 @@ def test_required_codeable_concept_checks_codings_of_its_systems() -> None:
 
 def test_value_sets_needing_external_terminologies_are_not_checked() -> None:
     assert "http://hl7.org/fhir/ValueSet/mimetypes" in skipped_value_sets()
-    assert validate_resource(patient(photo=[{"contentType": "image/x-anything"}])) == []
+    assert problems(patient(photo=[{"contentType": "image/x-anything"}])) == []
 
 
 # --- contained and nested resources ---------------------------------------------------------------
 
 
 def test_contained_resources_are_validated_with_their_own_type() -> None:
-    issue = only_error(patient(contained=[{"resourceType": "Organization", "id": "o1", "gender": "male"}]))
+    issue = only_error(
+        patient(
+            managingOrganization={"reference": "#o1"},
+            contained=[{"resourceType": "Organization", "id": "o1", "name": "Clinic", "gender": "male"}],
+        )
+    )
     assert (issue.code, issue.expression) == ("structure", "Patient.contained[0].gender")
     issue = only_error(patient(contained=[{"resourceType": "Nope", "id": "o1"}]))
     assert (issue.severity, issue.code, issue.expression) == (
@@ -608,16 +638,17 @@ def test_contained_resources_are_validated_with_their_own_type() -> None:
         "not-supported",
         "Patient.contained[0]",
     )
-    issue = only_error(patient(contained=[{"id": "o1"}]))
-    assert (issue.code, issue.expression) == ("required", "Patient.contained[0]")
+    first = errors(patient(contained=[{"id": "o1"}], managingOrganization={"reference": "#o1"}))[0]
+    assert (first.code, first.expression) == ("required", "Patient.contained[0]")
 
 
 def test_contained_resource_with_version_metadata() -> None:
-    contained = {"resourceType": "Organization", "id": "o1", "meta": {"versionId": "1"}}
-    issue = only_error(patient(contained=[contained]))
+    contained = {"resourceType": "Organization", "id": "o1", "name": "Clinic", "meta": {"versionId": "1"}}
+    referring = {"managingOrganization": {"reference": "#o1"}}
+    issue = only_error(patient(contained=[contained], **referring))
     assert (issue.code, issue.expression) == ("invariant", "Patient.contained[0].meta.versionId")
     contained["meta"] = {"lastUpdated": "2020-01-01T00:00:00Z", "security": [{"code": "R"}]}
-    found = {(issue.code, issue.expression) for issue in errors(patient(contained=[contained]))}
+    found = {(issue.code, issue.expression) for issue in errors(patient(contained=[contained], **referring))}
     assert found == {
         ("invariant", "Patient.contained[0].meta.lastUpdated"),
         ("invariant", "Patient.contained[0].meta.security"),
@@ -625,10 +656,18 @@ def test_contained_resource_with_version_metadata() -> None:
 
 
 def test_contained_resource_with_contained_resources() -> None:
-    inner = {"resourceType": "Organization", "id": "o2"}
-    outer = {"resourceType": "Organization", "id": "o1", "contained": [inner]}
-    issue = only_error(patient(contained=[outer]))
-    assert (issue.code, issue.expression) == ("invariant", "Patient.contained[0].contained")
+    inner = {"resourceType": "Organization", "id": "o2", "name": "Ward"}
+    outer = {"resourceType": "Organization", "id": "o1", "name": "Clinic", "partOf": {"reference": "#o2"}}
+    outer["contained"] = [inner]
+    found = errors(patient(contained=[outer], managingOrganization={"reference": "#o1"}))
+    assert ("invariant", "Patient.contained[0].contained") in {
+        (issue.code, issue.expression) for issue in found
+    }
+    # The nested resource counts as absent, as it does for the Java validator: ref-1 fails too.
+    assert {issue.expression for issue in found} == {
+        "Patient.contained[0].contained",
+        "Patient.contained[0].partOf",
+    }
 
 
 def test_bundle_and_parameters_resources() -> None:
@@ -641,11 +680,13 @@ def test_bundle_and_parameters_resources() -> None:
     }
     assert only_error(parameters).expression == "Parameters.parameter[0].resource.status"
     # A resource nested in a bundle may have its own contained resources and version metadata.
-    entry = patient(meta={"versionId": "3"}, contained=[{"resourceType": "Organization", "id": "o1"}])
-    assert (
-        validate_resource({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": entry}]})
-        == []
+    entry = patient(
+        meta={"versionId": "3"},
+        contained=[{"resourceType": "Organization", "id": "o1", "name": "Clinic"}],
+        managingOrganization={"reference": "#o1"},
     )
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": entry}]}
+    assert problems(bundle) == []
 
 
 def test_recursive_elements_follow_the_content_reference() -> None:
@@ -722,15 +763,15 @@ def test_mutated_examples_never_raise(data: st.DataObject) -> None:
 
 def test_issues_to_operation_outcome_is_a_valid_resource() -> None:
     issues = validate_resource(observation(status="bogus", foo=1))
-    outcome = issues_to_operation_outcome(issues)
+    outcome = issues_to_operation_outcome([issue for issue in issues if issue.severity != "information"])
     assert [entry["expression"] for entry in outcome["issue"]] == [
         ["Observation.status"],
         ["Observation.foo"],
     ]
-    assert validate_resource(outcome) == []
+    assert problems(outcome) == []
     empty = issues_to_operation_outcome([])
     assert empty["issue"][0]["severity"] == "information"
-    assert validate_resource(empty) == []
+    assert problems(empty) == []
     assert "expression" not in issues_to_operation_outcome([Issue("error", "not-found", "gone")])["issue"][0]
 
 

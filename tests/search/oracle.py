@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ehp.fhir.fhirpath_parse import split_union
 from ehp.index.extract import (
     DATE_MAX,
     DATE_MIN,
@@ -24,7 +25,6 @@ from ehp.index.extract import (
     normalize_string,
     number_range,
 )
-from ehp.index.fhirpath_parse import split_union
 from ehp.index.normalization import decimal_text
 from ehp.index.parameters import parameter_by_url, parameters_for
 from tests.search.test_extract import Oracle

@@ -20,6 +20,7 @@ from fhirpathpy.models import models
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ehp.fhir.fhirpath_parse import split_union
 from ehp.fhir.jsonio import FhirDecimal, loads
 from ehp.fhir.package import examples_package_dir
 from ehp.index.compiled import compile_stats, compiled_for
@@ -37,7 +38,6 @@ from ehp.index.extract import (
 )
 from ehp.index.fhirpath_compile import compile_expression
 from ehp.index.fhirpath_fallback import fallback_extractor
-from ehp.index.fhirpath_parse import split_union
 from ehp.index.parameters import parameters_for, type_model
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

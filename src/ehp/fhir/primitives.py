@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ehp.fhir.definitions import PrimitiveType, resource_types
+from ehp.fhir.narrative import narrative_problem
 
 Problem = tuple[str, str]  # (IssueType code, diagnostics)
 Checker = Callable[[Any], Problem | None]
@@ -97,7 +98,7 @@ def _base64_ok(value: str) -> bool:
 
 
 def _any_format(value: str) -> bool:
-    """The format check of a primitive without a regex (xhtml)."""
+    """The format check of a primitive without a regex (xhtml: see :mod:`ehp.fhir.narrative`)."""
     return True
 
 
@@ -189,6 +190,16 @@ def make_checker(primitive: PrimitiveType) -> Checker:
             return "value", f"{_quote(value)} is not a valid {name}: no such day in that month"
         return None
 
+    if name == "xhtml":
+
+        def check_xhtml(value: Any) -> Problem | None:
+            problem = check_string(value)
+            if problem is not None:
+                return problem
+            found = narrative_problem(value)
+            return ("invariant", f"txt-1: {found}") if found is not None else None
+
+        return check_xhtml
     return check_string
 
 

@@ -26,11 +26,15 @@ Checked:
   ``Reference.type`` is a resource type; the type named must be one the element allows
   (targetProfile).
 
-Not checked: other FHIRPath invariants (resource-specific ones such as obs-6, and datatype ones
-such as per-1 or qty-3); that local references resolve (ref-1) and contained resources are
-referenced (dom-3); profiles in ``meta.profile`` and extension definitions; slicing; non-required
+* every other FHIRPath invariant of the R4 definitions (``obs-6``, ``per-1``, ``ref-1``,
+  ``dom-3``, ``bdl-7``, ``que-1``...), by :mod:`ehp.fhir.invariants`; best-practice ones
+  (``dom-6``: a resource should have a narrative) as information;
+* the XHTML of narratives (txt-1, txt-2): well-formed, in the XHTML namespace, only the allowed
+  elements and attributes, no scripts, event handlers or active URLs (:mod:`ehp.fhir.narrative`).
+
+Not checked: profiles in ``meta.profile`` and extension definitions; slicing; non-required
 bindings and value sets needing external terminologies (``skipped_value_sets()``); codings whose
-system is not in the bound value set; the XHTML content of narratives; the 1 MB string limit.
+system is not in the bound value set; the 1 MB string limit.
 """
 
 from __future__ import annotations
@@ -41,7 +45,15 @@ from functools import cache
 from typing import Any
 
 from ehp.environment import whole_number
-from ehp.fhir.definitions import ElementDef, element_tables, primitive_types, resource_types, value_set_codes
+from ehp.fhir.definitions import (
+    ElementDef,
+    element_tables,
+    is_resource_type,
+    primitive_types,
+    resource_types,
+    value_set_codes,
+)
+from ehp.fhir.invariants import check_invariants
 from ehp.fhir.issues import Issue, Severity
 from ehp.fhir.primitives import (
     Checker,
@@ -205,6 +217,8 @@ def validate_resource(resource: Any) -> list[Issue]:
         )
     else:
         _resource(resource, "", issues, 0, contained=False)
+        if is_resource_type(str(resource.get("resourceType"))):
+            check_invariants(resource, "", issues)
     return issues
 
 

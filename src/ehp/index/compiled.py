@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
+from ehp.fhir.fhirpath_parse import FhirPathSyntaxError
 from ehp.index.fhirpath_compile import CompileError, Extractor, compile_expression
 from ehp.index.fhirpath_fallback import fallback_extractor
-from ehp.index.fhirpath_parse import FhirPathSyntaxError
 from ehp.index.parameters import (
     SearchParameter,
     all_parameters,

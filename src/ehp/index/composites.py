@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from ehp.fhir.fhirpath_parse import FhirPathSyntaxError
 from ehp.index.fhirpath_compile import CompileError, Extractor, compile_expression
 from ehp.index.fhirpath_fallback import fallback_extractor
-from ehp.index.fhirpath_parse import FhirPathSyntaxError
 from ehp.index.normalization import DATE_MAX, DATE_MIN
 from ehp.index.parameters import parameter_by_url, parameters_for, type_model
 

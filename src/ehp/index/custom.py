@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from ehp.fhir.fhirpath_parse import split_union
 from ehp.index.compiled import compile_for_base
 from ehp.index.fhirpath_fallback import probe_fallback
-from ehp.index.fhirpath_parse import split_union
 from ehp.index.parameters import (
     SearchParameter,
     official_parameters_for,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ehp.index.fhirpath_parse import (
+from ehp.fhir.fhirpath_parse import (
     Binary,
     Call,
     Expr,

@@ -10,9 +10,9 @@ from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
+from ehp.fhir.fhirpath_parse import split_union
 from ehp.fhir.jsonio import FhirDecimal
 from ehp.index.fhirpath_compile import RESOURCE, Extractor, Node
-from ehp.index.fhirpath_parse import split_union
 from ehp.index.refs import resolve_reference
 from ehp.index.typemodel import TypeModel
 

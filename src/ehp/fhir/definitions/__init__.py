@@ -1,6 +1,7 @@
 """The FHIR R4 definitions the server runs from: compact tables derived from the official package.
 
-The tables (``structure.json.gz``, ``terminology.json.gz``, ``summary.json.gz``) are written by
+The tables (``structure.json.gz``, ``terminology.json.gz``, ``summary.json.gz``,
+``constraints.json.gz``) are written by
 ``scripts/derive_fhir_tables.py`` and committed; they are read once, on first use.
 """
 
@@ -128,3 +129,40 @@ def summary_elements() -> Mapping[str, frozenset[str]]:
 def skipped_value_sets() -> Mapping[str, str]:
     """Required-binding value sets that are not checked (external terminology), with the reason."""
     return MappingProxyType(_load("terminology.json.gz")["skipped"])
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    """One FHIRPath invariant of the definitions (``per-1``: ``start <= end`` on a Period)."""
+
+    key: str
+    severity: Literal["error", "warning", "information"]  # information: a best practice
+    human: str
+    expression: str
+
+
+def _constraints(entries: list[list[str]]) -> tuple[Constraint, ...]:
+    return tuple(
+        Constraint(key, cast(Any, severity), human, expression)
+        for key, severity, human, expression in entries
+    )
+
+
+@cache
+def type_constraints() -> Mapping[str, tuple[Constraint, ...]]:
+    """Type name or BackboneElement path → the invariants every instance of it must meet."""
+    table = _load("constraints.json.gz")["types"]
+    return MappingProxyType({context: _constraints(entries) for context, entries in table.items()})
+
+
+@cache
+def element_constraints() -> Mapping[str, tuple[Constraint, ...]]:
+    """``Type.element`` → the invariants the element adds to its type's (``Organization.address``)."""
+    table = _load("constraints.json.gz")["elements"]
+    return MappingProxyType({path: _constraints(entries) for path, entries in table.items()})
+
+
+@cache
+def type_parents() -> Mapping[str, str]:
+    """Type name → the type it specialises (``Age`` → ``Quantity``, ``code`` → ``string``)."""
+    return MappingProxyType(_load("constraints.json.gz")["parents"])

@@ -1,11 +1,11 @@
-"""A parser for the FHIRPath subset used by search parameter expressions.
+"""A FHIRPath parser, for search parameter expressions and the invariants of the definitions.
 
 Produces a small AST of frozen dataclasses. Operator precedence follows the table of the FHIRPath
 specification (N1, section 6.7): ``is``/``as`` bind tighter than ``|``, so the R4 expression
 ``Observation.value as Quantity | Observation.value as SampledData`` means the union of the two
 casts, which is what its authors intended (the ANTLR grammar would read it differently).
-Date/time and quantity literals, and unary ``+``/``-``, are not supported: no search parameter
-expression uses them.
+Date/time literals (``@2020-01``), quantity literals with a UCUM unit (``4 'mg'``), the empty
+collection ``{}`` and unary ``+``/``-`` are read; calendar-duration units (``4 days``) are not.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ class Ident:
 
 @dataclass(frozen=True, slots=True)
 class Literal:
-    """A literal; ``type`` is the FHIR type of ``value`` (boolean, string, integer or decimal)."""
+    """A literal; ``type`` is the FHIR type of ``value``: boolean, string, integer, decimal, date,
+    dateTime or time (``value`` the text after ``@``), Quantity (``value`` a ``{"value", "code"}``
+    dict), or ``empty`` for ``{}`` (``value`` None)."""
 
     value: Any
     type: str
@@ -91,9 +93,10 @@ _TOKEN = re.compile(
       (?P<num>\d+(?:\.\d+)?)
     | (?P<str>'(?:[^'\\]|\\.)*')
     | (?P<delim>`(?:[^`\\]|\\.)*`)
+    | (?P<date>@[0-9T][0-9:.+\-TZ]*)
     | (?P<var>[%$](?:[A-Za-z_][A-Za-z0-9_]*|`(?:[^`\\]|\\.)*`|'(?:[^'\\]|\\.)*'))
     | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-    | (?P<op><=|>=|!=|!~|[.\[\](),|=<>~&*/+-])
+    | (?P<op><=|>=|!=|!~|[.\[\](){},|=<>~&*/+-])
     )""",
     re.VERBOSE,
 )
@@ -208,7 +211,17 @@ class _Parser:
     def term(self) -> Expr:
         kind, text = self.take()
         if kind == "num":
-            return Literal(float(text), "decimal") if "." in text else Literal(int(text), "integer")
+            number: int | float = float(text) if "." in text else int(text)
+            following = self.peek()
+            if following is not None and following[0] == "str":
+                self.take()
+                return Literal({"value": number, "code": _unescape(following[1][1:-1])}, "Quantity")
+            return Literal(number, "decimal") if "." in text else Literal(int(text), "integer")
+        if kind == "date":
+            body = text[1:]
+            if body.startswith("T"):
+                return Literal(body[1:], "time")
+            return Literal(body.rstrip("T"), "dateTime" if "T" in body else "date")
         if kind == "str":
             return Literal(_unescape(text[1:-1]), "string")
         if kind == "var":
@@ -222,6 +235,16 @@ class _Parser:
             if self.peek() == ("op", "("):
                 return Call(None, text, self.arguments())
             return Ident(text)
+        if text == "{":
+            self.expect("}")
+            return Literal(None, "empty")
+        if text in ("-", "+"):
+            operand = self.postfix(self.term())
+            if text == "+":
+                return operand
+            if isinstance(operand, Literal) and operand.type in ("integer", "decimal"):
+                return Literal(-operand.value, operand.type)
+            return Binary("*", Literal(-1, "integer"), operand)
         if text == "(":
             inner = self.expression()
             self.expect(")")
