@@ -1,7 +1,7 @@
 """Derive the compact FHIR R4 validation tables from the official package.
 
 Reads ``hl7.fhir.r4.examples@4.0.1`` (see :func:`ehp.fhir.package.examples_package_dir`) and writes
-two gzip'ed JSON files under ``src/ehp/fhir/definitions/``:
+five gzip'ed JSON files under ``src/ehp/fhir/definitions/``:
 
 ``structure.json.gz``
     ``resource_types`` (concrete resource types), ``primitive_types`` (JSON kind, regex, whether
@@ -17,6 +17,9 @@ two gzip'ed JSON files under ``src/ehp/fhir/definitions/``:
     its type's (``RiskAssessment.prediction.probability``); each as ``[key, severity, human,
     expression]``. ``parents``: each type's base type (``Age`` → ``Quantity``, ``code`` →
     ``string``), for FHIRPath ``is``.
+``codesystems.json.gz``
+    Every code system the package holds in full (``content: complete``, 1,054 of them, 20,007
+    codes): its codes and their displays, for checking any Coding of those systems.
 ``summary.json.gz``
     For every resource type and BackboneElement path of a resource, the child elements marked
     ``isSummary`` (``[x]`` stripped): what ``_summary=true`` returns.
@@ -240,6 +243,24 @@ def terminology(package: Path, tables: dict[str, dict[str, Json]]) -> Json:
     return {"value_sets": expanded, "skipped": skipped}
 
 
+def complete_code_systems(package: Path) -> Json:
+    """Every code system the package holds in full: its codes and their displays ("" for none),
+    so that a Coding of one of them can be checked wherever it appears, bound or not."""
+    result: Json = {}
+    for code_system in sorted(load_definitions(package, "CodeSystem"), key=lambda item: str(item["url"])):
+        url = code_system["url"]
+        if code_system.get("content") != "complete":
+            continue
+        displays: dict[str, str] = {}
+        pending = list(code_system.get("concept", []))
+        while pending:
+            concept = pending.pop()
+            displays[concept["code"]] = concept.get("display", "")
+            pending.extend(concept.get("concept", []))
+        result[url] = dict(sorted(displays.items()))
+    return result
+
+
 BEST_PRACTICE_EXT = SD_PREFIX + "elementdefinition-bestpractice"
 
 
@@ -319,6 +340,7 @@ def build_tables(package: Path) -> dict[str, bytes]:
         "terminology.json.gz": encode(terminology(package, tables)),
         "summary.json.gz": encode(summary_elements(structures)),
         "constraints.json.gz": encode(constraints(structures)),
+        "codesystems.json.gz": encode(complete_code_systems(package)),
     }
 
 

@@ -26,6 +26,7 @@ _EMPTY_NARRATIVE = (
     "Questionnaire-zika-virus-exposure-assessment",
 )
 _NO_BASE_DEFINITION = "a logical model neither abstract nor with a baseDefinition (sdf-4)"
+_LOCAL_INCLUDE_SYSTEM = "compose.include.system '#hacked' is not absolute (HL7's validator refuses it too)"
 REJECTED: dict[str, str] = {
     "Bundle-dataelements.json": "a collection whose entries share fullUrls (bdl-7)",
     "DeviceMetric-example.json": "parent refers to a DeviceDefinition; R4 allows only Device",
@@ -47,6 +48,8 @@ REJECTED: dict[str, str] = {
     "SearchParameter-valueset-extensions-ValueSet-keyword.json": _NO_BASE,
     "SearchParameter-valueset-extensions-ValueSet-workflow.json": _NO_BASE,
     **{f"{name}.json": "an empty narrative div (txt-2)" for name in _EMPTY_NARRATIVE},
+    "ValueSet-example-hierarchical.json": _LOCAL_INCLUDE_SYSTEM,
+    "Bundle-valuesets.json": "holds ValueSet-example-hierarchical (" + _LOCAL_INCLUDE_SYSTEM + ")",
     **{
         f"StructureDefinition-{name}.json": _NO_BASE_DEFINITION
         for name in ("Definition", "Event", "FiveWs", "Request")

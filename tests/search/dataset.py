@@ -47,6 +47,11 @@ def _observation(rid: str, code: dict[str, Any], **extra: Any) -> dict[str, Any]
     return {"resourceType": "Observation", "id": rid, "status": "final", "code": code, **extra}
 
 
+def _percent(value: float) -> dict[str, Any]:
+    """A probability range bound: ras-1 wants percentages in UCUM."""
+    return {"value": value, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}
+
+
 def _risk(rid: str, prediction: dict[str, Any]) -> dict[str, Any]:
     return {
         "resourceType": "RiskAssessment",
@@ -243,11 +248,11 @@ OTHERS: list[dict[str, Any]] = [
         "code": {"coding": [_coding(SNOMED, "38341003", "Hypertension")]},
         "subject": {"reference": "Patient/pat-eve"},
     },
-    _risk("risk-100", {"probabilityDecimal": 100}),
-    _risk("risk-99-4", {"probabilityDecimal": 99.4}),
-    _risk("risk-100-4", {"probabilityDecimal": 100.4}),
-    _risk("risk-101", {"probabilityDecimal": 101}),
-    _risk("risk-range", {"probabilityRange": {"low": {"value": 20}, "high": {"value": 30}}}),
+    _risk("risk-10", {"probabilityDecimal": 10}),
+    _risk("risk-9-4", {"probabilityDecimal": 9.4}),
+    _risk("risk-10-4", {"probabilityDecimal": 10.4}),
+    _risk("risk-11", {"probabilityDecimal": 11}),
+    _risk("risk-range", {"probabilityRange": {"low": _percent(2), "high": _percent(3)}}),
     _value_set("vs-123", "http://acme.org/fhir/ValueSet/123"),
     _value_set("vs-124", "http://acme.org/fhir/ValueSet/124"),
     _value_set("vs-other", "http://other.org/ValueSet/1"),

@@ -120,7 +120,7 @@ SORTS: list[tuple[str, list[str]]] = [
     ("Patient?_sort=-_id", ["pat-unknown", "pat-peter", "pat-evelyn", "pat-eve", "pat-aliya"]),
     ("Encounter?patient=pat-peter&_sort=-date", ["enc-2", "enc-4", "enc-3", "enc-1"]),
     ("Encounter?patient=pat-peter&_sort=date", ["enc-3", "enc-1", "enc-2", "enc-4"]),
-    ("RiskAssessment?_sort=-probability", ["risk-101", "risk-100", "risk-100-4", "risk-99-4", "risk-range"]),
+    ("RiskAssessment?_sort=-probability", ["risk-11", "risk-10", "risk-10-4", "risk-9-4", "risk-range"]),
     ("Encounter?_sort=status,-date", ["enc-5", "enc-3", "enc-1", "enc-2", "enc-4"]),
 ]
 

@@ -38,13 +38,18 @@ _NEVER = re.compile(r"(?!)")
 MAX_STRING = 1024 * 1024
 """R4: "strings SHALL NOT exceed 1MB (1024*1024 characters) in size" (base64Binary excepted)."""
 _ID = r"[A-Za-z0-9\-.]{1,64}"
-_LOCAL_REFERENCE = re.compile(rf"#(?:{_ID})?")
+_LOCAL_REFERENCE = re.compile(r"#\S*")  # any fragment: ref-1 then says whether it names a contained id
 _RELATIVE_REFERENCE = re.compile(rf"([A-Z][A-Za-z]*)/{_ID}(?:/_history/{_ID})?")
 _CONDITIONAL_REFERENCE = re.compile(r"([A-Z][A-Za-z]*)\?\S*")
 _URN_REFERENCE = re.compile(
-    r"urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"urn:uuid:\S+"  # R4 allows any urn:uuid: value; non-strict ones get a warning (see below)
     r"|urn:oid:[0-2](?:\.(?:0|[1-9][0-9]*))+"
 )
+STRICT_UUID_URN = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""RFC 4122's textual form in lower case, as the FHIR uuid type asks. In a reference other
+urn:uuid: values are only warned about (R4 allows them; so does HL7's validator); in a uri, url or
+canonical a malformed one (not 8-4-4-4-12 hex digits, any case) is an error, as there."""
+_ANY_CASE_UUID_URN = re.compile(STRICT_UUID_URN.pattern, re.IGNORECASE)
 _ABSOLUTE_REFERENCE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S+")
 _RESTFUL_TAIL = re.compile(rf"/([A-Z][A-Za-z]*)/{_ID}(?:/_history/{_ID})?\Z")
 
@@ -200,6 +205,18 @@ def make_checker(primitive: PrimitiveType) -> Checker:
             return ("invariant", f"txt-1: {found}") if found is not None else None
 
         return check_xhtml
+    if name in ("uri", "url", "canonical"):
+
+        def check_uri(value: Any) -> Problem | None:
+            problem = check_string(value)
+            if problem is None and value.startswith("urn:uuid:") and not _ANY_CASE_UUID_URN.fullmatch(value):
+                return (
+                    "value",
+                    f"{_quote(value)} is not a valid UUID URN (urn:uuid: and 8-4-4-4-12 hex digits)",
+                )
+            return problem
+
+        return check_uri
     return check_string
 
 

@@ -39,14 +39,20 @@ system is not in the bound value set; the 1 MB string limit.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from ehp.environment import whole_number
+from ehp.fhir.bundles import check_bundle
 from ehp.fhir.definitions import (
     ElementDef,
+    code_system_displays,
     element_tables,
     is_resource_type,
     primitive_types,
@@ -56,6 +62,7 @@ from ehp.fhir.definitions import (
 from ehp.fhir.invariants import check_invariants
 from ehp.fhir.issues import Issue, Severity
 from ehp.fhir.primitives import (
+    STRICT_UUID_URN,
     Checker,
     Problem,
     check_reference,
@@ -97,6 +104,7 @@ class _Element:
         "key",
         "mode",
         "post",
+        "requires_code",
         "sibling_key",
         "system_codes",
         "targets",
@@ -116,7 +124,8 @@ class _Element:
         self.value_key = key  # the property holding the value (the primitive's, for `_name`)
         self.sibling_key: str | None = None  # `_name`, for a primitive that may have extensions
         self.contained = definition.name == "contained"
-        self.post: _PostCheck | None = None  # extra checks of References and required-bound codings
+        self.post: _PostCheck | None = None  # extra checks of References, Attachments, bound codings
+        self.requires_code = False  # a required-bound code: extensions alone do not stand for it
         self.targets = frozenset(definition.targets) if definition.targets is not None else None
         self.system_codes: Mapping[str, frozenset[str]] = {}
         self.value_set = definition.binding
@@ -179,6 +188,7 @@ def _add_element(
                 element.sibling_key = sibling_key = "_" + key
                 sibling = owner.elements[sibling_key] = _Element(sibling_key, type_name, definition, _SIBLING)
                 sibling.value_key = key
+                sibling.requires_code = systems is not None and type_name == "code"
                 keys.append(sibling_key)
         elif type_name == "Resource":
             mode = _MANY_RESOURCES if definition.is_array else _ONE_RESOURCE
@@ -190,9 +200,18 @@ def _add_element(
             element.children = types[definition.context or type_name]
             if type_name == "Reference":
                 element.post = _reference
-            elif systems is not None and type_name in ("Coding", "CodeableConcept"):
+            elif type_name == "Attachment":
+                element.post = _attachment
+            elif type_name == "Coding":
+                element.post = _coding
+                if systems is not None:
+                    element.system_codes = systems
+                    element.post = _bound_coding
+            elif systems is not None and type_name == "CodeableConcept":
                 element.system_codes = systems
                 element.post = _codings
+            elif definition.context == "ValueSet.compose.include":
+                element.post = _include_system
         owner.elements[key] = element
     if definition.min > 0:
         owner.required.append((definition.name + ("[x]" if definition.choice else ""), tuple(keys)))
@@ -251,6 +270,8 @@ def _resource(value: dict[Any, Any], path: str, issues: list[Issue], depth: int,
         return
     path = path or resource_type
     _object(value, resource, path, issues, depth)
+    if resource_type == "Bundle":
+        check_bundle(value, path, issues)
     if contained:
         _contained_rules(value, path, issues)
 
@@ -446,6 +467,8 @@ def _sibling(
     if not element.is_array:
         if isinstance(value, dict):
             _extension_holder(value, primitive is not None, key, where, issues, depth)
+            if primitive is None and element.requires_code:
+                _no_code(element, where, issues)
         else:
             _error(issues, "structure", f"{key} must be a JSON object, got {describe(value)}", where)
         return
@@ -481,6 +504,8 @@ def _sibling(
                 )
         elif isinstance(item, dict):
             _extension_holder(item, has_value, f"{key}[{index}]", f"{where}[{index}]", issues, depth)
+            if not has_value and element.requires_code:
+                _no_code(element, f"{where}[{index}]", issues)
         else:
             _error(
                 issues,
@@ -488,6 +513,46 @@ def _sibling(
                 f"{key}[{index}] must be a JSON object or null, got {describe(item)}",
                 f"{where}[{index}]",
             )
+
+
+def _no_code(element: _Element, where: str, issues: list[Issue]) -> None:
+    _error(
+        issues,
+        "code-invalid",
+        f"no code provided, and a code is required from the value set {element.value_set} "
+        "(an extension such as data-absent-reason does not replace it)",
+        where,
+    )
+
+
+def _attachment(value: dict[Any, Any], element: _Element, path: str, issues: list[Issue]) -> None:
+    """The stated ``size`` and ``hash`` (SHA-1, base64) of inline ``data`` are those of the data."""
+    data = value.get("data")
+    if not isinstance(data, str):
+        return
+    try:
+        content = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return  # the base64Binary checker has reported it
+    size = value.get("size")
+    if type(size) is int and size != len(content):
+        _error(
+            issues,
+            "structure",
+            f"the stated attachment size {size} does not match the size of its data ({len(content)} bytes)",
+            f"{path}.size",
+        )
+    stated = value.get("hash")
+    if isinstance(stated, str) and stated != base64.b64encode(hashlib.sha1(content).digest()).decode():
+        # A warning: official examples (DiagnosticReport-example-pgx) state hashes of other content.
+        issues.append(
+            Issue(
+                "warning",
+                "structure",
+                "the stated attachment hash is not the SHA-1 of its data",
+                f"{path}.hash",
+            )
+        )
 
 
 def _extension_holder(
@@ -538,6 +603,16 @@ def _reference(value: dict[Any, Any], element: _Element, path: str, issues: list
         problem, target = check_reference(reference)
         if problem is not None:
             _error(issues, "value", problem, f"{path}.reference")
+        elif reference.startswith("urn:uuid:") and not STRICT_UUID_URN.fullmatch(reference):
+            issues.append(
+                Issue(
+                    "warning",
+                    "value",
+                    f"{reference!r} is not a lowercase RFC 4122 UUID (allowed in R4, but other systems may "
+                    "refuse it)",
+                    f"{path}.reference",
+                )
+            )
     declared = value.get("type")
     if isinstance(declared, str) and declared and ":" not in declared:
         if declared not in resource_types():
@@ -560,6 +635,86 @@ def _reference(value: dict[Any, Any], element: _Element, path: str, issues: list
         )
 
 
+_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
+_VALUE_SET_URL = "http://hl7.org/fhir/ValueSet/"
+
+
+def _coding(value: dict[Any, Any], element: _Element, path: str, issues: list[Issue]) -> None:
+    """Every Coding: an absolute system that is not a value set; in a code system the package holds
+    in full (1,054 of them), a code that exists there, and its display (a warning if another)."""
+    system = value.get("system")
+    if not isinstance(system, str):
+        return
+    if not _ABSOLUTE_URI.fullmatch(system):
+        _error(
+            issues,
+            "invalid",
+            f"Coding.system must be an absolute URI, not a local reference ({system!r})",
+            f"{path}.system",
+        )
+        return
+    if system.startswith(_VALUE_SET_URL):
+        _error(
+            issues,
+            "invalid",
+            f"the Coding names a value set, not a code system ({system!r})",
+            f"{path}.system",
+        )
+        return
+    displays = code_system_displays(system)
+    code = value.get("code")
+    if displays is None or not isinstance(code, str):
+        return
+    known = displays.get(code)
+    if known is None:
+        _error(
+            issues,
+            "code-invalid",
+            f"unknown code {code!r} in the code system {system} (FHIR 4.0.1)",
+            f"{path}.code",
+        )
+        return
+    display = value.get("display")
+    if isinstance(display, str) and known and _folded(display) != _folded(known):
+        issues.append(
+            Issue(
+                "warning",
+                "invalid",
+                f"wrong display {display!r} for {system}#{code}: the code system's display is {known!r}",
+                f"{path}.display",
+            )
+        )
+
+
+def _in_system(system: str, code: str) -> bool:
+    """Whether the code exists in its system, or may (external): else :func:`_coding` said so."""
+    displays = code_system_displays(system)
+    return displays is None or code in displays
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def _bound_coding(value: dict[Any, Any], element: _Element, path: str, issues: list[Issue]) -> None:
+    _coding(value, element, path, issues)
+    _codings(value, element, path, issues)
+
+
+def _include_system(value: dict[Any, Any], element: _Element, path: str, issues: list[Issue]) -> None:
+    """``ValueSet.compose.include.system`` (and ``exclude``) must be absolute: a contained code
+    system is named by its own URL (and the valueset-system extension), not ``#id``."""
+    system = value.get("system")
+    if isinstance(system, str) and not _ABSOLUTE_URI.fullmatch(system):
+        _error(
+            issues,
+            "invalid",
+            f"ValueSet.compose.include.system must be an absolute URI ({system!r}); name a contained code "
+            "system by its url, with the http://hl7.org/fhir/StructureDefinition/valueset-system extension",
+            path,
+        )
+
+
 def _codings(value: dict[Any, Any], element: _Element, path: str, issues: list[Issue]) -> None:
     """Codings of a required-bound Coding/CodeableConcept whose system belongs to the value set."""
     if element.type_name == "Coding":
@@ -574,5 +729,10 @@ def _codings(value: dict[Any, Any], element: _Element, path: str, issues: list[I
             continue
         system, code = coding.get("system"), coding.get("code")
         codes = element.system_codes.get(system) if isinstance(system, str) else None
-        if codes is not None and isinstance(code, str) and code not in codes:
+        if (
+            codes is not None
+            and isinstance(code, str)
+            and code not in codes
+            and _in_system(str(system), code)
+        ):
             _error(issues, "code-invalid", not_in_value_set(code, codes, element.value_set), f"{where}.code")

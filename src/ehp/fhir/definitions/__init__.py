@@ -126,6 +126,16 @@ def summary_elements() -> Mapping[str, frozenset[str]]:
     return MappingProxyType({context: frozenset(names) for context, names in table.items()})
 
 
+@cache
+def _code_systems() -> Mapping[str, Mapping[str, str]]:
+    return MappingProxyType(_load("codesystems.json.gz"))
+
+
+def code_system_displays(url: str) -> Mapping[str, str] | None:
+    """Code → display ("" when none) of a code system the package holds in full, else None."""
+    return _code_systems().get(url)
+
+
 def skipped_value_sets() -> Mapping[str, str]:
     """Required-binding value sets that are not checked (external terminology), with the reason."""
     return MappingProxyType(_load("terminology.json.gz")["skipped"])

@@ -1,0 +1,160 @@
+"""Rules beyond structure and invariants: Bundles, Codings, URIs, Attachments (see
+:mod:`ehp.fhir.bundles` and :mod:`ehp.fhir.validation`)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from ehp.fhir.validation import Issue, validate_resource
+
+UUID_A = "urn:uuid:3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+UUID_B = "urn:uuid:3f2504e0-4f89-41d3-9a0c-0305e82c3302"
+
+
+def errors(resource: Any) -> list[tuple[str, str]]:
+    return [(i.code, i.expression) for i in validate_resource(resource) if i.severity in ("error", "fatal")]
+
+
+def warnings(resource: Any) -> list[Issue]:
+    return [issue for issue in validate_resource(resource) if issue.severity == "warning"]
+
+
+def patient(**changes: Any) -> dict[str, Any]:
+    return {"resourceType": "Patient", "id": "p1", **changes}
+
+
+def transaction(*entries: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "transaction", "entry": list(entries)}
+
+
+def post(full_url: str, resource: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "fullUrl": full_url,
+        "resource": resource,
+        "request": {"method": "POST", "url": resource["resourceType"]},
+    }
+
+
+def test_full_url_must_be_absolute() -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"fullUrl": "Patient/1", "resource": patient()}],
+    }
+    assert errors(bundle) == [("invalid", "Bundle.entry[0]")]
+    bundle["entry"][0]["fullUrl"] = "http://example.org/fhir/Patient/p1"
+    assert errors(bundle) == []
+
+
+def test_restful_full_url_names_the_resource() -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"fullUrl": "http://example.org/fhir/Patient/other", "resource": patient()}],
+    }
+    assert errors(bundle) == []
+    assert [issue.expression for issue in warnings(bundle)] == ["Bundle.entry[0]"]
+
+
+def test_duplicate_full_urls_in_a_transaction() -> None:
+    bundle = transaction(post(UUID_A, patient()), post(UUID_A, patient(id="p2")))
+    assert ("invariant", "Bundle") in errors(bundle)  # bdl-7
+
+
+def test_transaction_urn_reference_must_name_an_entry() -> None:
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "x"},
+        "subject": {"reference": UUID_B},
+    }
+    bundle = transaction(
+        post(UUID_A, patient()), post("urn:uuid:3f2504e0-4f89-41d3-9a0c-0305e82c3303", observation)
+    )
+    assert errors(bundle) == [("not-found", "Bundle.entry[1].resource.subject.reference")]
+    observation["subject"]["reference"] = UUID_A
+    assert errors(bundle) == []
+    # In a collection, nothing says the reference must resolve inside the bundle.
+    observation["subject"]["reference"] = UUID_B
+    entries = [{key: value for key, value in entry.items() if key != "request"} for entry in bundle["entry"]]
+    assert errors({**bundle, "type": "collection", "entry": entries}) == []
+
+
+def test_link_relations() -> None:
+    links = [
+        {"relation": "self", "url": "http://x/Patient"},
+        {"relation": "self", "url": "http://x/Patient?a=1"},
+    ]
+    searchset = {"resourceType": "Bundle", "type": "searchset", "link": links}
+    assert errors(searchset) == [("invalid", "Bundle.link[1]")]
+    document_links = [{"relation": "next", "url": "http://x/Patient?page=2"}]
+    document = {"resourceType": "Bundle", "type": "collection", "link": document_links}
+    assert errors(document) == [("invalid", "Bundle.link[0].relation")]
+
+
+def test_search_set_entries() -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "link": [{"relation": "self", "url": "http://x/fhir?_type=Observation,Condition"}],
+        "entry": [
+            {"fullUrl": "http://x/fhir/Patient/p1", "resource": patient(), "search": {"mode": "match"}},
+            {"resource": {"resourceType": "Patient"}, "search": {"mode": "include"}},
+            {"resource": patient(id="p3"), "search": {"mode": "outcome"}},
+        ],
+    }
+    assert errors(bundle) == [
+        ("invalid", "Bundle.entry[0].resource"),
+        ("invalid", "Bundle.entry[2].resource"),
+    ]
+    bundle["entry"] = [
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}}
+    ]
+    assert errors(bundle) == [("required", "Bundle.entry[0].resource")]
+
+
+def coded(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    coding = {"system": system, "code": code} | ({"display": display} if display else {})
+    return patient(maritalStatus={"coding": [coding]})
+
+
+def test_coding_system_rules() -> None:
+    assert errors(coded("#local", "x")) == [("invalid", "Patient.maritalStatus.coding[0].system")]
+    assert errors(coded("http://hl7.org/fhir/ValueSet/marital-status", "M")) == [
+        ("invalid", "Patient.maritalStatus.coding[0].system")
+    ]
+
+
+def test_codes_of_code_systems_the_package_holds() -> None:
+    system = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
+    assert errors(coded(system, "M", "Married")) == []
+    assert warnings(coded(system, "M", "Married")) == []
+    assert errors(coded(system, "Q")) == [("code-invalid", "Patient.maritalStatus.coding[0].code")]
+    wrong = warnings(coded(system, "M", "Divorced"))
+    assert [(issue.expression, "Married" in issue.diagnostics) for issue in wrong] == [
+        ("Patient.maritalStatus.coding[0].display", True)
+    ]
+    # A code system the package does not hold is not judged.
+    assert errors(coded("http://snomed.info/sct", "87915002")) == []
+
+
+def test_attachment_size_and_hash() -> None:
+    data = b"help i'm a bug"
+    attachment = {"contentType": "text/plain", "data": base64.b64encode(data).decode(), "size": 100}
+    assert errors(patient(photo=[attachment])) == [("structure", "Patient.photo[0].size")]
+    attachment["size"] = len(data)
+    attachment["hash"] = base64.b64encode(hashlib.sha1(data).digest()).decode()
+    assert errors(patient(photo=[attachment])) == []
+    assert warnings(patient(photo=[attachment])) == []
+    attachment["hash"] = base64.b64encode(hashlib.sha1(b"other").digest()).decode()
+    assert [issue.expression for issue in warnings(patient(photo=[attachment]))] == ["Patient.photo[0].hash"]
+
+
+def test_value_set_include_system_must_be_absolute() -> None:
+    value_set = {"resourceType": "ValueSet", "status": "draft", "compose": {"include": [{"system": "#cs"}]}}
+    assert errors(value_set) == [("invalid", "ValueSet.compose.include[0]")]
+    value_set["compose"]["exclude"] = [{"system": "cs"}]
+    value_set["compose"]["include"][0]["system"] = "http://example.org/cs"
+    assert errors(value_set) == [("invalid", "ValueSet.compose.exclude[0]")]
