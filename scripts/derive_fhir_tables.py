@@ -1,7 +1,7 @@
 """Derive the compact FHIR R4 validation tables from the official package.
 
 Reads ``hl7.fhir.r4.examples@4.0.1`` (see :func:`ehp.fhir.package.examples_package_dir`) and writes
-five gzip'ed JSON files under ``src/ehp/fhir/definitions/``:
+six gzip'ed JSON files under ``src/ehp/fhir/definitions/``:
 
 ``structure.json.gz``
     ``resource_types`` (concrete resource types), ``primitive_types`` (JSON kind, regex, whether
@@ -20,6 +20,8 @@ five gzip'ed JSON files under ``src/ehp/fhir/definitions/``:
 ``codesystems.json.gz``
     Every code system the package holds in full (``content: complete``, 1,054 of them, 20,007
     codes): its codes and their displays, for checking any Coding of those systems.
+``extensions.json.gz``
+    The 393 core extensions: value types allowed, contexts, root ``max``, nested extensions.
 ``summary.json.gz``
     For every resource type and BackboneElement path of a resource, the child elements marked
     ``isSummary`` (``[x]`` stripped): what ``_summary=true`` returns.
@@ -317,6 +319,41 @@ def types_of(structures: dict[str, Json], code: str) -> list[list[str]]:
     return constraint_entries(sd["snapshot"]["element"][0], set()) if sd else []
 
 
+def extension_definitions(package: Path) -> Json:
+    """The core extensions (StructureDefinitions of type Extension): for each URL the value types
+    allowed (none: a complex extension), the contexts, the root ``max``, and for complex ones the
+    value types of each nested extension by its ``url``."""
+    result: Json = {}
+    for sd in load_definitions(package, "StructureDefinition"):
+        if sd.get("type") != "Extension" or sd.get("derivation") != "constraint":
+            continue
+        elements = {element["id"]: element for element in sd["snapshot"]["element"]}
+        root = elements["Extension"]
+        children: Json = {}
+        for element_id, element in elements.items():
+            if element_id.count(":") != 1 or not element_id.startswith("Extension.extension:"):
+                continue
+            if not element_id.endswith(".url"):
+                continue
+            slice_id = element_id.removesuffix(".url")
+            value = elements.get(f"{slice_id}.value[x]", {})
+            if "fixedUri" in element:
+                children[element["fixedUri"]] = _value_types(value)
+        result[sd["url"]] = {
+            "values": _value_types(elements.get("Extension.value[x]", {})),
+            "contexts": sorted(context["expression"] for context in sd.get("context", [])),
+            "max": root.get("max", "*"),
+            "children": children,
+        }
+    return dict(sorted(result.items()))
+
+
+def _value_types(element: Json) -> list[str]:
+    if not element or element.get("max") == "0":
+        return []
+    return sorted({type_["code"] for type_ in element.get("type", [])})
+
+
 def encode(content: Json) -> bytes:
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
@@ -341,6 +378,7 @@ def build_tables(package: Path) -> dict[str, bytes]:
         "summary.json.gz": encode(summary_elements(structures)),
         "constraints.json.gz": encode(constraints(structures)),
         "codesystems.json.gz": encode(complete_code_systems(package)),
+        "extensions.json.gz": encode(extension_definitions(package)),
     }
 
 

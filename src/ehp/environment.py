@@ -1,4 +1,4 @@
-"""Numeric settings from ``EHP_*`` environment variables, checked in one way everywhere.
+"""Numeric and choice settings from ``EHP_*`` environment variables, checked in one way everywhere.
 
 A bad value stops the process at start with the variable's name, rather than a limit silently
 becoming 0, negative or infinite.
@@ -32,3 +32,13 @@ def seconds(variable: str, default: float, *, zero_means_none: bool = False) -> 
     if not math.isfinite(value) or value < 0 or (value == 0 and not zero_means_none):
         raise ValueError(f"{variable} must be {'0 or more' if zero_means_none else 'positive'}, not '{text}'")
     return value
+
+
+def choice(variable: str, default: str, allowed: tuple[str, ...]) -> str:
+    """One of ``allowed`` (``default`` when the variable is unset)."""
+    text = os.environ.get(variable)
+    if text is None:
+        return default
+    if text not in allowed:
+        raise ValueError(f"{variable} must be one of {', '.join(allowed)}, not '{text}'")
+    return text

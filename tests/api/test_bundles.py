@@ -188,3 +188,20 @@ def test_bad_bundles(fhir: httpx.Client) -> None:
     assert fhir.post("", json=no_request).status_code == 400
     bad_method = transaction({"request": {"method": "FETCH", "url": "Patient"}})
     assert fhir.post("", json=bad_method).status_code == 400
+
+
+def test_transaction_bundle_rules_refuse_before_writing(fhir: httpx.Client) -> None:
+    """A duplicate fullUrl (bdl-7) and a urn:uuid: reference naming no entry are refused (422) with
+    the entry named, and nothing of the transaction is written."""
+    family = f"Rules{uuid.uuid4().hex[:8]}"
+    patient = {"resourceType": "Patient", "name": [{"family": family}]}
+    shared = urn()
+    duplicate = fhir.post("", json=transaction(post(shared, patient), post(shared, patient)))
+    assert duplicate.status_code == 422, duplicate.text
+    assert any("bdl-7" in issue["diagnostics"] for issue in duplicate.json()["issue"])
+    dangling = fhir.post("", json=transaction(post(urn(), patient), post(urn(), observation(urn()))))
+    assert dangling.status_code == 422, dangling.text
+    [issue] = dangling.json()["issue"]
+    assert issue["expression"] == ["Bundle.entry[1].resource.subject.reference"]
+    assert issue["diagnostics"].startswith("entry 1 (POST Observation): ")
+    assert fhir.get("Patient", params={"family": family}).json().get("total", 0) == 0

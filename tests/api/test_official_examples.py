@@ -49,6 +49,7 @@ REJECTED: dict[str, str] = {
     "SearchParameter-valueset-extensions-ValueSet-workflow.json": _NO_BASE,
     **{f"{name}.json": "an empty narrative div (txt-2)" for name in _EMPTY_NARRATIVE},
     "ValueSet-example-hierarchical.json": _LOCAL_INCLUDE_SYSTEM,
+    "Bundle-hla-1.json": "a nested extension 'uri' that hla-genotyping-results-glstring does not define",
     "Bundle-valuesets.json": "holds ValueSet-example-hierarchical (" + _LOCAL_INCLUDE_SYSTEM + ")",
     **{
         f"StructureDefinition-{name}.json": _NO_BASE_DEFINITION

@@ -131,7 +131,14 @@ def test_codes_of_code_systems_the_package_holds() -> None:
     system = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
     assert errors(coded(system, "M", "Married")) == []
     assert warnings(coded(system, "M", "Married")) == []
-    assert errors(coded(system, "Q")) == [("code-invalid", "Patient.maritalStatus.coding[0].code")]
+    # HL7's terminology grows apart from R4 (the package's copy is of 2019): an unknown code warns.
+    assert errors(coded(system, "Q")) == []
+    assert [issue.expression for issue in warnings(coded(system, "Q"))] == [
+        "Patient.maritalStatus.coding[0].code"
+    ]
+    # FHIR's own code systems are fixed with R4: an unknown code is an error.
+    fhir_system = "http://hl7.org/fhir/administrative-gender"
+    assert errors(coded(fhir_system, "bogus")) == [("code-invalid", "Patient.maritalStatus.coding[0].code")]
     wrong = warnings(coded(system, "M", "Divorced"))
     assert [(issue.expression, "Married" in issue.diagnostics) for issue in wrong] == [
         ("Patient.maritalStatus.coding[0].display", True)
@@ -158,3 +165,61 @@ def test_value_set_include_system_must_be_absolute() -> None:
     value_set["compose"]["exclude"] = [{"system": "cs"}]
     value_set["compose"]["include"][0]["system"] = "http://example.org/cs"
     assert errors(value_set) == [("invalid", "ValueSet.compose.exclude[0]")]
+
+
+DAR = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+NATIONALITY = "http://hl7.org/fhir/StructureDefinition/patient-nationality"
+LOCAL = "https://ehp.kz/fhir/StructureDefinition/local-thing"
+
+
+def test_core_extension_value_types() -> None:
+    link = {"url": "http://hl7.org/fhir/StructureDefinition/narrativeLink", "valueString": "#a"}
+    assert errors(patient(extension=[link])) == [("structure", "Patient.extension[0]")]
+    link = {"url": "http://hl7.org/fhir/StructureDefinition/narrativeLink", "valueUrl": "#a"}
+    assert errors(patient(extension=[link])) == []
+    complex_with_value = {"url": NATIONALITY, "valueCode": "KZ"}
+    assert errors(patient(extension=[complex_with_value])) == [("structure", "Patient.extension[0]")]
+
+
+def test_nested_extensions_of_a_core_complex_extension() -> None:
+    code = {"url": "code", "valueCodeableConcept": {"text": "Kazakhstan"}}
+    assert errors(patient(extension=[{"url": NATIONALITY, "extension": [code]}])) == []
+    wrong = {"url": "code", "valueString": "KZ"}
+    assert errors(patient(extension=[{"url": NATIONALITY, "extension": [wrong]}])) == [
+        ("structure", "Patient.extension[0].extension[0]")
+    ]
+    unknown = {"url": "country", "valueString": "KZ"}
+    assert errors(patient(extension=[{"url": NATIONALITY, "extension": [unknown]}])) == [
+        ("structure", "Patient.extension[0].extension[0]")
+    ]
+
+
+def test_extension_context_is_a_warning() -> None:
+    organization = {"resourceType": "Organization", "name": "Clinic"}
+    nationality = {"url": NATIONALITY, "extension": [{"url": "code", "valueCodeableConcept": {"text": "KZ"}}]}
+    found = validate_resource({**organization, "extension": [nationality]})
+    assert [(i.severity, i.expression) for i in found if i.severity != "information"] == [
+        ("warning", "Organization.extension[0]")
+    ]
+
+
+def test_versioned_and_relative_extension_urls() -> None:
+    assert errors(patient(extension=[{"url": DAR + "|4.0.1", "valueCode": "unknown"}])) == [
+        ("structure", "Patient.extension[0].url")
+    ]
+    assert errors(patient(extension=[{"url": "local-thing", "valueCode": "x"}])) == [
+        ("structure", "Patient.extension[0].url")
+    ]
+
+
+def test_unknown_extension_policy() -> None:
+    resource = patient(extension=[{"url": LOCAL, "valueString": "x"}])
+    assert errors(resource) == []
+    assert [issue.expression for issue in warnings(resource)] == ["Patient.extension[0]"]
+    strict = validate_resource(resource, unknown_extensions="error")
+    assert [(i.severity, i.expression) for i in strict if i.severity != "information"] == [
+        ("error", "Patient.extension[0]")
+    ]
+    assert [
+        i for i in validate_resource(resource, unknown_extensions="ignore") if i.severity == "warning"
+    ] == []

@@ -292,3 +292,25 @@ def test_a_replayed_batch_is_harmless_and_a_batch_sent_ahead_waits_its_turn(fede
     assert [entry["resource"]["meta"]["versionId"] for entry in history["entry"]] == ["2", "1"]
     assert history["entry"][0]["resource"]["meta"]["source"] == "urn:ehp:node:x2"
     assert history["entry"][0]["resource"]["meta"]["lastUpdated"] == "2026-11-27T08:00:00.000Z"
+
+
+def test_an_invalid_replicated_version_is_refused_not_written(federation: Federation) -> None:
+    """What the REST API would refuse (here per-1: a period ending before it starts) is refused from
+    a node too: recorded as a refusal of that change, the rest of the batch applied."""
+    origin = federation.centre.base.removesuffix("/fhir")
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    invalid = _line(1, "invalid-1", 1, "Нурланова").replace(
+        b'"name":[{"family":"\xd0\x9d', b'"name":[{"period":{"start":"2020","end":"2019"},"family":"\xd0\x9d'
+    )
+    assert b'"period"' in invalid
+    batch = invalid + _line(2, "valid-1", 1, "Сейткали")
+    with httpx.Client(base_url=origin, timeout=30) as client:
+        sent = client.post("/sync/changes?node=x3", content=batch, headers=ndjson)
+    assert sent.status_code == 200, sent.text
+    answer = sent.json()
+    assert answer["applied"] == 1
+    assert [(item["type"], item["id"], "per-1" in item["reason"]) for item in answer["conflicts"]] == [
+        ("Patient", "invalid-1", True)
+    ]
+    assert not readable(federation.centre, "Patient/invalid-1")
+    assert readable(federation.centre, "Patient/valid-1")

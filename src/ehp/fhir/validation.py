@@ -44,6 +44,7 @@ import binascii
 import hashlib
 import re
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -59,6 +60,7 @@ from ehp.fhir.definitions import (
     resource_types,
     value_set_codes,
 )
+from ehp.fhir.extensions import UnknownPolicy, check_extension, default_policy
 from ehp.fhir.invariants import check_invariants
 from ehp.fhir.issues import Issue, Severity
 from ehp.fhir.primitives import (
@@ -100,6 +102,7 @@ class _Element:
         "children",
         "choice",
         "contained",
+        "holder",
         "is_array",
         "key",
         "mode",
@@ -126,6 +129,7 @@ class _Element:
         self.contained = definition.name == "contained"
         self.post: _PostCheck | None = None  # extra checks of References, Attachments, bound codings
         self.requires_code = False  # a required-bound code: extensions alone do not stand for it
+        self.holder = ""  # for extensions: the type (or BackboneElement path) they are on
         self.targets = frozenset(definition.targets) if definition.targets is not None else None
         self.system_codes: Mapping[str, frozenset[str]] = {}
         self.value_set = definition.binding
@@ -202,6 +206,9 @@ def _add_element(
                 element.post = _reference
             elif type_name == "Attachment":
                 element.post = _attachment
+            elif type_name == "Extension":
+                element.holder = owner.name
+                element.post = _extension
             elif type_name == "Coding":
                 element.post = _coding
                 if systems is not None:
@@ -222,13 +229,25 @@ def warm_up() -> None:
     _schema()
 
 
-def validate_resource(resource: Any) -> list[Issue]:
+_POLICY = default_policy()
+
+
+def validate_resource(resource: Any, *, unknown_extensions: UnknownPolicy | None = None) -> list[Issue]:
     """Validate a parsed JSON resource; never raises. No error-severity issue means valid.
 
     Expressions are FHIRPath-style (``Patient.name[0].given[1]``), choice elements named by their
     JSON property (``Observation.valueQuantity``); ``$this`` is the top level when it is not a
-    resource of a known type.
+    resource of a known type. ``unknown_extensions`` says what an extension no definition
+    describes is (``EHP_UNKNOWN_EXTENSIONS``, read at start, when not given).
     """
+    token = _UNKNOWN_EXTENSIONS.set(unknown_extensions or _POLICY)
+    try:
+        return _validate(resource)
+    finally:
+        _UNKNOWN_EXTENSIONS.reset(token)
+
+
+def _validate(resource: Any) -> list[Issue]:
     issues: list[Issue] = []
     if not isinstance(resource, dict):
         issues.append(
@@ -515,6 +534,13 @@ def _sibling(
             )
 
 
+_UNKNOWN_EXTENSIONS: ContextVar[UnknownPolicy] = ContextVar("unknown_extensions", default="warning")
+
+
+def _extension(value: dict[Any, Any], element: _Element, path: str, issues: list[Issue]) -> None:
+    check_extension(value, element.holder, path, issues, _UNKNOWN_EXTENSIONS.get())
+
+
 def _no_code(element: _Element, where: str, issues: list[Issue]) -> None:
     _error(
         issues,
@@ -637,6 +663,7 @@ def _reference(value: dict[Any, Any], element: _Element, path: str, issues: list
 
 _ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
 _VALUE_SET_URL = "http://hl7.org/fhir/ValueSet/"
+_HL7_TERMINOLOGY = "http://terminology.hl7.org/"
 
 
 def _coding(value: dict[Any, Any], element: _Element, path: str, issues: list[Issue]) -> None:
@@ -667,11 +694,17 @@ def _coding(value: dict[Any, Any], element: _Element, path: str, issues: list[Is
         return
     known = displays.get(code)
     if known is None:
-        _error(
-            issues,
-            "code-invalid",
-            f"unknown code {code!r} in the code system {system} (FHIR 4.0.1)",
-            f"{path}.code",
+        # FHIR's own code systems are fixed with R4: an unknown code is an error. HL7's terminology
+        # (terminology.hl7.org, v2 and v3 tables) grows on its own; the package's copy is of 2019,
+        # so a newer code (v2-0203 NNFIN) is only warned about.
+        severity: Severity = "warning" if system.startswith(_HL7_TERMINOLOGY) else "error"
+        issues.append(
+            Issue(
+                severity,
+                "code-invalid",
+                f"unknown code {code!r} in the code system {system} (as of FHIR 4.0.1)",
+                f"{path}.code",
+            )
         )
         return
     display = value.get("display")
@@ -687,9 +720,10 @@ def _coding(value: dict[Any, Any], element: _Element, path: str, issues: list[Is
 
 
 def _in_system(system: str, code: str) -> bool:
-    """Whether the code exists in its system, or may (external): else :func:`_coding` said so."""
+    """Whether the code exists in its system, or may (external, or HL7's growing terminology):
+    else :func:`_coding` has reported it."""
     displays = code_system_displays(system)
-    return displays is None or code in displays
+    return displays is None or code in displays or system.startswith(_HL7_TERMINOLOGY)
 
 
 def _folded(text: str) -> str:

@@ -4,7 +4,9 @@ The centre applies a node's version N of a resource only when its own current ve
 node's change was based on what the centre has. Otherwise the change is a conflict (someone else
 changed the resource since) and is refused, never merged or overwritten; so are later changes of
 that resource from that node, until a person resolves it. A version the centre already holds with
-the same content is a harmless replay.
+the same content is a harmless replay. A version that is not valid FHIR R4 (what ``$validate``
+reports as an error) is refused the same way: a node of an older release, or a compromised one,
+cannot put into the national repository what the REST API would refuse.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, insert, select, tuple_, update
 
 from ehp.fhir.jsonio import JsonError, dumps, loads
+from ehp.fhir.validation import validate_resource
 from ehp.index.extract import IndexRows, extract_index
 from ehp.store.clock import now_micros
 from ehp.store.versions import StoredVersion
@@ -55,8 +58,18 @@ class BatchResult:
     refusals: list[Refusal]
 
 
-def parsed(version: StoredVersion, source: str | None = None) -> tuple[StoredVersion, IndexRows | None]:
-    """The version checked against its header (and with ``meta.source`` set), and its index rows."""
+class InvalidContent(Exception):
+    """A replicated version whose resource has error-level validation issues; the message says which."""
+
+
+def parsed(
+    version: StoredVersion, source: str | None = None, validate: bool = True
+) -> tuple[StoredVersion, IndexRows | None]:
+    """The version checked against its header (and with ``meta.source`` set), and its index rows.
+
+    :class:`ProtocolError` when the content does not match its header (the whole batch is bad),
+    :class:`InvalidContent` when it is not valid R4 (that change alone is refused).
+    """
     if version.content is None:
         return version, None
     try:
@@ -70,6 +83,11 @@ def parsed(version: StoredVersion, source: str | None = None) -> tuple[StoredVer
         raise ProtocolError(f"{version.location}: the resource's id or meta does not match its header")
     if meta.get("versionId") != str(version.version):
         raise ProtocolError(f"{version.location}: meta.versionId does not match the header's version")
+    errors = [issue for issue in validate_resource(resource) if issue.is_error] if validate else []
+    if errors:
+        listed = "; ".join(f"{issue.expression}: {issue.diagnostics}" for issue in errors[:3])
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        raise InvalidContent(f"not valid FHIR R4: {listed}{more}")
     content = version.content
     if source is not None:
         meta["source"] = source
@@ -84,14 +102,24 @@ class OutOfOrder(Exception):
     """The batch follows changes the centre has not applied yet (an earlier batch is still on its way)."""
 
 
-Prepared = dict[int, tuple[StoredVersion, IndexRows | None]]
-"""Per node ``seq``: the version checked and stamped with its origin, and its index rows."""
+Prepared = dict[int, tuple[StoredVersion, IndexRows | None] | InvalidContent]
+"""Per node ``seq``: the version checked and stamped with its origin, and its index rows (or why
+the resource is invalid)."""
 
 
 def prepare(node_id: str, changes: Sequence[Change]) -> Prepared:
     """Check and index a batch before its transaction: the CPU-heavy part, done outside any lock."""
     source = node_source(node_id)
-    return {change.seq: parsed(change.version, source) for change in changes}
+    return {change.seq: _checked(change.version, source) for change in changes}
+
+
+def _checked(
+    version: StoredVersion, source: str | None
+) -> tuple[StoredVersion, IndexRows | None] | InvalidContent:
+    try:
+        return parsed(version, source)
+    except InvalidContent as invalid:
+        return invalid
 
 
 def apply_at_centre(
@@ -126,10 +154,14 @@ def apply_at_centre(
         if key in blocked:
             reason = "an earlier change of this resource from this node was refused; resolve that first"
         elif version.version == have + 1:
-            checked, index = prepared[change.seq] if prepared is not None else parsed(version, source)
-            current[key] = tx.write_replica(checked, index, known=True)
-            applied += 1
-            continue
+            outcome = prepared[change.seq] if prepared is not None else _checked(version, source)
+            if isinstance(outcome, InvalidContent):
+                reason = str(outcome)
+            else:
+                checked, index = outcome
+                current[key] = tx.write_replica(checked, index, known=True)
+                applied += 1
+                continue
         elif version.version <= have:
             existing = tx.vread(version.resource_type, version.id, version.version)
             if existing is not None and content_hash(existing.content) == content_hash(version.content):
@@ -220,7 +252,9 @@ def apply_pulled(tx: WriteTransaction, versions: Sequence[StoredVersion]) -> lis
         found = current.get(key)
         if found is not None and found.version >= version.version:
             continue
-        checked, index = parsed(version)
+        # Not validated again: the centre refused what was invalid when it arrived, and a version it
+        # stored under an older, laxer release must still reach the node that holds the record.
+        checked, index = parsed(version, validate=False)
         current[key] = tx.write_replica(checked, index, known=True)
         written.append(checked)
     return written

@@ -9,6 +9,7 @@ own and reports each entry's outcome.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -45,6 +46,7 @@ STATUS_TEXT = {
     422: "422 Unprocessable Entity",
     500: "500 Internal Server Error",
 }
+_ENTRY_EXPRESSION = re.compile(r"Bundle\.entry\[(\d+)\]")
 _HEADER_FIELDS = {
     "ifMatch": "if-match",
     "ifNoneExist": "if-none-exist",
@@ -92,6 +94,7 @@ def batch_or_transaction(call: Call) -> FhirResponse:
         for entry in entries:
             entry.response = call.service.handle(call.ctx, entry.request, call.base)
         return _response_bundle("batch-response", entries)
+    _require_valid_transaction(bundle, entries)
     links = _prepare(entries)
     try:
         with call.service.store.transaction(call.ctx) as tx:
@@ -128,6 +131,26 @@ def _entry(call: Call, index: int, raw: Any) -> Entry:
     return Entry(index, FhirRequest.from_url(method, url, headers, resource), full_url, resource)
 
 
+def _require_valid_transaction(bundle: dict[str, Any], entries: list[Entry]) -> None:
+    """The whole Bundle validated once, its entries' resources with it: the Bundle rules (unique
+    fullUrls, ``urn:uuid:`` references that name an entry...) as well as each resource's own.
+    An issue inside an entry names the entry, as a refusal of that entry alone would."""
+    issues = [issue for issue in validate_resource(bundle) if issue.is_error]
+    if issues:
+        by_index = {entry.index: entry for entry in entries}
+        described: list[Issue] = []
+        for issue in issues:
+            found = _ENTRY_EXPRESSION.match(issue.expression or "")
+            entry = by_index.get(int(found.group(1))) if found else None
+            if entry is not None:
+                issue = _in_entry(FhirError(Category.UNPROCESSABLE, [issue]), entry).issues[0]
+            described.append(issue)
+        raise FhirError(Category.UNPROCESSABLE, described)
+    for entry in entries:
+        if entry.resource is not None and entry.request.method in ("POST", "PUT"):
+            entry.request.validated = True
+
+
 def _prepare(entries: list[Entry]) -> dict[str, str] | None:
     """The work that needs no database, done before the transaction takes the write lock.
 
@@ -137,6 +160,8 @@ def _prepare(entries: list[Entry]) -> dict[str, str] | None:
     """
     written = [e for e in entries if e.resource is not None and e.request.method in ("POST", "PUT")]
     for entry in written:
+        if entry.request.validated:
+            continue
         issues = [issue for issue in validate_resource(entry.resource) if issue.is_error]
         if issues:
             raise _in_entry(FhirError(Category.UNPROCESSABLE, issues), entry)

@@ -136,6 +136,38 @@ def code_system_displays(url: str) -> Mapping[str, str] | None:
     return _code_systems().get(url)
 
 
+@dataclass(frozen=True, slots=True)
+class ExtensionDef:
+    """A core extension: value types allowed (none: complex), contexts, root max, nested ones."""
+
+    url: str
+    values: frozenset[str]
+    contexts: tuple[str, ...]
+    max: str
+    children: Mapping[str, frozenset[str]]
+
+
+@cache
+def _extensions() -> Mapping[str, ExtensionDef]:
+    return MappingProxyType(
+        {
+            url: ExtensionDef(
+                url,
+                frozenset(entry["values"]),
+                tuple(entry["contexts"]),
+                entry["max"],
+                MappingProxyType({child: frozenset(types) for child, types in entry["children"].items()}),
+            )
+            for url, entry in _load("extensions.json.gz").items()
+        }
+    )
+
+
+def extension_definition(url: str) -> ExtensionDef | None:
+    """The core extension with this URL (393 of them), or None."""
+    return _extensions().get(url)
+
+
 def skipped_value_sets() -> Mapping[str, str]:
     """Required-binding value sets that are not checked (external terminology), with the reason."""
     return MappingProxyType(_load("terminology.json.gz")["skipped"])
