@@ -34,6 +34,7 @@ from ehp.bench.store_bench import (
 )
 from ehp.bench.suite import SuiteConfig, run_suite
 from ehp.bench.sync_bench import bench_sync
+from ehp.bench.validation_bench import bench_validation
 from ehp.commands.registry import register as register_registry_commands
 from ehp.demo import demo_hints, demo_logins, prepare_demo
 from ehp.security.cli import audit_app, client_app, keys_app, role_app, user_app
@@ -187,6 +188,7 @@ bench_app.command("search")(bench_search)
 bench_app.command("sync")(bench_sync)
 bench_app.command("passport")(bench_passport)
 bench_app.command("access")(bench_access)
+bench_app.command("validation")(bench_validation)
 
 
 @bench_app.command("store")

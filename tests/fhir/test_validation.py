@@ -124,8 +124,11 @@ def errors(resource: Any) -> list[Issue]:
 
 
 def problems(resource: Any) -> list[Issue]:
-    """Errors and warnings: not the best-practice hints (``dom-6``: a resource should have a narrative)."""
-    return [issue for issue in validate_resource(resource) if issue.severity != "information"]
+    """Errors and warnings: not the best-practice hints (``dom-6``: a resource should have a narrative),
+    nor the warnings about the test's own ``example.org`` extensions (tests/fhir/test_validation_rules.py
+    covers that policy)."""
+    issues = validate_resource(resource, unknown_extensions="ignore")
+    return [issue for issue in issues if issue.severity != "information"]
 
 
 def only_error(resource: Any) -> Issue:
