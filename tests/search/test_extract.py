@@ -331,9 +331,9 @@ def test_codeable_concept_coding_contact_point_and_boolean() -> None:
     assert of(found.tokens, "status") == [(None, "final")]
     telecom = [{"system": "phone", "value": "+7 701 000 0000"}, {"system": "email", "value": "a@b.kz"}]
     patient = rows({"resourceType": "Patient", "active": False, "telecom": telecom})
-    assert of(patient.tokens, "telecom") == [(None, "+7 701 000 0000"), (None, "a@b.kz")]
-    assert of(patient.tokens, "phone") == [(None, "+7 701 000 0000")]
-    assert of(patient.tokens, "email") == [(None, "a@b.kz")]
+    assert of(patient.tokens, "telecom") == [("phone", "+7 701 000 0000"), ("email", "a@b.kz")]
+    assert of(patient.tokens, "phone") == [("phone", "+7 701 000 0000")]
+    assert of(patient.tokens, "email") == [("email", "a@b.kz")]
     assert of(patient.tokens, "active") == [(None, "false")]
     assert of(patient.tokens, "deceased") == [(None, "false")]  # deceased.exists() and ... is false
 

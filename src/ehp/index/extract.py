@@ -3,7 +3,7 @@
 Every row is a tuple whose first item is the search parameter code. Per value kind:
 
 * token: Coding → (system, code); CodeableConcept → each coding; Identifier → (system, value);
-  ContactPoint → (None, value); code, string, id, uri and the other string primitives → (None,
+  ContactPoint → (system, value); code, string, id, uri and the other string primitives → (None,
   value); boolean → (None, "true"/"false"). Texts for ``:text`` (CodeableConcept.text,
   Coding.display, Identifier.type.text) go to ``token_texts``, normalised; Identifier.type codings
   with the identifier's value go to ``identifier_types`` for ``:of-type``. Texts are cut to
@@ -162,9 +162,13 @@ def _token_identifier(rows: IndexRows, code: str, identifier: Any) -> None:
 
 
 def _token_contact(rows: IndexRows, code: str, contact: Any) -> None:
+    """A ContactPoint is the token ``system|value`` (``phone|+7 701 ...``): its system says what
+    the value is, as the spec's token search for ContactPoint asks; ``telecom=value`` still
+    matches whatever the system."""
     value = contact.get("value")
     if isinstance(value, str):
-        rows.tokens.append((code, None, value))
+        system = contact.get("system")
+        rows.tokens.append((code, system if isinstance(system, str) and system else None, value))
 
 
 def _token_primitive(rows: IndexRows, code: str, value: Any) -> None:
