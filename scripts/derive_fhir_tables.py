@@ -1,7 +1,7 @@
 """Derive the compact FHIR R4 validation tables from the official package.
 
 Reads ``hl7.fhir.r4.examples@4.0.1`` (see :func:`ehp.fhir.package.examples_package_dir`) and writes
-six gzip'ed JSON files under ``src/ehp/fhir/definitions/``:
+seven gzip'ed JSON files under ``src/ehp/fhir/definitions/``:
 
 ``structure.json.gz``
     ``resource_types`` (concrete resource types), ``primitive_types`` (JSON kind, regex, whether
@@ -22,6 +22,9 @@ six gzip'ed JSON files under ``src/ehp/fhir/definitions/``:
     codes): its codes and their displays, for checking any Coding of those systems.
 ``extensions.json.gz``
     The 393 core extensions: value types allowed, contexts, root ``max``, nested extensions.
+``profiles.json.gz``
+    The 43 core profiles of resources (``vitalsigns``, ``bp``...): their snapshot elements, trimmed
+    to what profile validation checks.
 ``summary.json.gz``
     For every resource type and BackboneElement path of a resource, the child elements marked
     ``isSummary`` (``[x]`` stripped): what ``_summary=true`` returns.
@@ -39,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from ehp.fhir.package import PACKAGE_VERSION, examples_package_dir
+from ehp.fhir.profiles import snapshot_elements
 
 OUTPUT_DIR = Path(__file__).resolve().parents[1] / "src" / "ehp" / "fhir" / "definitions"
 SD_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
@@ -354,6 +358,18 @@ def _value_types(element: Json) -> list[str]:
     return sorted({type_["code"] for type_ in element.get("type", [])})
 
 
+def core_profiles(package: Path) -> Json:
+    """The core profiles of resources (vital signs, lipid profile, shareable ValueSet...): their
+    snapshot elements with what :mod:`ehp.fhir.profiles` checks."""
+    return {
+        sd["url"]: {"type": sd["type"], "name": sd["name"], "elements": snapshot_elements(sd)}
+        for sd in sorted(load_definitions(package, "StructureDefinition"), key=lambda item: str(item["url"]))
+        if sd.get("derivation") == "constraint"
+        and sd.get("kind") == "resource"
+        and sd.get("type") != "Extension"
+    }
+
+
 def encode(content: Json) -> bytes:
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
@@ -379,6 +395,7 @@ def build_tables(package: Path) -> dict[str, bytes]:
         "constraints.json.gz": encode(constraints(structures)),
         "codesystems.json.gz": encode(complete_code_systems(package)),
         "extensions.json.gz": encode(extension_definitions(package)),
+        "profiles.json.gz": encode(core_profiles(package)),
     }
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from ehp.access.policy import AccessPolicy
 from ehp.api.authorize import guarded
 from ehp.api.call import Call
 from ehp.api.errors import status_of
 from ehp.api.messages import FhirRequest, FhirResponse
+from ehp.api.profiles import required_profiles_setting
 from ehp.api.routing import Match, Route, Router
 from ehp.api.rules import WriteRule
 from ehp.context import RequestContext
@@ -36,6 +37,8 @@ class Settings:
     max_bundle_entries: int = 10_000
     body_timeout_seconds: float = seconds("EHP_BODY_TIMEOUT_SECONDS", 60.0)
     """A request body must arrive within this (408 otherwise)."""
+    required_profiles: Mapping[str, tuple[str, ...]] = field(default_factory=required_profiles_setting)
+    """Profiles every write of a type must conform to (``EHP_REQUIRED_PROFILES``, see api/profiles.py)."""
 
 
 class FhirService:

@@ -32,9 +32,13 @@ Checked:
 * the XHTML of narratives (txt-1, txt-2): well-formed, in the XHTML namespace, only the allowed
   elements and attributes, no scripts, event handlers or active URLs (:mod:`ehp.fhir.narrative`).
 
-Not checked: profiles in ``meta.profile`` and extension definitions; slicing; non-required
-bindings and value sets needing external terminologies (``skipped_value_sets()``); codings whose
-system is not in the bound value set; the 1 MB string limit.
+* the Bundle rules beyond invariants (:mod:`ehp.fhir.bundles`), core extensions against their
+  definitions (:mod:`ehp.fhir.extensions`), every Coding of a code system the package holds in
+  full, and the core profiles ``meta.profile`` names (:mod:`ehp.fhir.profiles`).
+
+Not checked: non-required bindings and value sets needing external terminologies
+(``skipped_value_sets()``); codings whose system is not in the bound value set; profiles of
+implementation guides not loaded (a warning).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -73,6 +77,7 @@ from ehp.fhir.primitives import (
     not_in_value_set,
     with_codes,
 )
+from ehp.fhir.profiles import Profile, check_profile, known_profile
 
 __all__ = ["MAX_DEPTH", "Issue", "validate_resource", "warm_up"]
 
@@ -232,19 +237,63 @@ def warm_up() -> None:
 _POLICY = default_policy()
 
 
-def validate_resource(resource: Any, *, unknown_extensions: UnknownPolicy | None = None) -> list[Issue]:
+def validate_resource(
+    resource: Any,
+    *,
+    unknown_extensions: UnknownPolicy | None = None,
+    profiles: Sequence[Profile] = (),
+) -> list[Issue]:
     """Validate a parsed JSON resource; never raises. No error-severity issue means valid.
 
     Expressions are FHIRPath-style (``Patient.name[0].given[1]``), choice elements named by their
     JSON property (``Observation.valueQuantity``); ``$this`` is the top level when it is not a
     resource of a known type. ``unknown_extensions`` says what an extension no definition
-    describes is (``EHP_UNKNOWN_EXTENSIONS``, read at start, when not given).
+    describes is (``EHP_UNKNOWN_EXTENSIONS``, read at start, when not given). The resource is also
+    checked against the core profiles its ``meta.profile`` names (an unknown one is a warning) and
+    against ``profiles`` (``$validate?profile=``, a ministry's required profiles).
     """
     token = _UNKNOWN_EXTENSIONS.set(unknown_extensions or _POLICY)
     try:
-        return _validate(resource)
+        issues = _validate(resource)
+        if isinstance(resource, dict) and is_resource_type(str(resource.get("resourceType"))):
+            _check_profiles(resource, profiles, issues)
+        return issues
     finally:
         _UNKNOWN_EXTENSIONS.reset(token)
+
+
+def _check_profiles(resource: dict[Any, Any], profiles: Sequence[Profile], issues: list[Issue]) -> None:
+    resource_type = str(resource["resourceType"])
+    meta = resource.get("meta")
+    claimed = meta.get("profile") if isinstance(meta, dict) else None
+    chosen = {profile.url: profile for profile in profiles}
+    for position, url in enumerate(claimed if isinstance(claimed, list) else []):
+        if not isinstance(url, str) or url.split("|", 1)[0] in chosen:
+            continue
+        profile = known_profile(url)
+        if profile is None:
+            issues.append(
+                Issue(
+                    "warning",
+                    "not-supported",
+                    f"the profile {url} is not known here: the resource is checked against R4 only",
+                    f"{resource_type}.meta.profile[{position}]",
+                )
+            )
+        else:
+            chosen[profile.url] = profile
+    for profile in chosen.values():
+        if profile.type != resource_type:
+            issues.append(
+                Issue(
+                    "error",
+                    "invalid",
+                    f"the profile {profile.url} is for {profile.type}, not {resource_type}",
+                    resource_type,
+                )
+            )
+            continue
+        check_profile(resource, profile, issues)
 
 
 def _validate(resource: Any) -> list[Issue]:

@@ -16,12 +16,13 @@ from urllib.parse import parse_qsl
 from uuid import uuid4
 
 from ehp.api.call import Call
-from ehp.api.interactions.common import if_none_exist_criteria
+from ehp.api.interactions.common import if_none_exist_criteria, required_profiles
 from ehp.api.interactions.paging import embedded
 from ehp.api.messages import FhirRequest, FhirResponse
 from ehp.api.routing import shape_of
 from ehp.errors import Category, FhirError, bad_request, error
 from ehp.fhir.issues import Issue
+from ehp.fhir.profiles import check_profile
 from ehp.fhir.validation import validate_resource
 from ehp.index.extract import extract_index
 from ehp.search.query import InnerFilter, find_ids
@@ -94,7 +95,7 @@ def batch_or_transaction(call: Call) -> FhirResponse:
         for entry in entries:
             entry.response = call.service.handle(call.ctx, entry.request, call.base)
         return _response_bundle("batch-response", entries)
-    _require_valid_transaction(bundle, entries)
+    _require_valid_transaction(call, bundle, entries)
     links = _prepare(entries)
     try:
         with call.service.store.transaction(call.ctx) as tx:
@@ -131,11 +132,18 @@ def _entry(call: Call, index: int, raw: Any) -> Entry:
     return Entry(index, FhirRequest.from_url(method, url, headers, resource), full_url, resource)
 
 
-def _require_valid_transaction(bundle: dict[str, Any], entries: list[Entry]) -> None:
+def _require_valid_transaction(call: Call, bundle: dict[str, Any], entries: list[Entry]) -> None:
     """The whole Bundle validated once, its entries' resources with it: the Bundle rules (unique
-    fullUrls, ``urn:uuid:`` references that name an entry...) as well as each resource's own.
-    An issue inside an entry names the entry, as a refusal of that entry alone would."""
+    fullUrls, ``urn:uuid:`` references that name an entry...) as well as each resource's own, and
+    the profiles their types must conform to (``EHP_REQUIRED_PROFILES``). An issue inside an
+    entry names the entry, as a refusal of that entry alone would."""
     issues = [issue for issue in validate_resource(bundle) if issue.is_error]
+    for written in entries:
+        if isinstance(written.resource, dict) and written.request.method in ("POST", "PUT"):
+            profiled: list[Issue] = []
+            for profile in required_profiles(call, str(written.resource.get("resourceType"))):
+                check_profile(written.resource, profile, profiled, f"Bundle.entry[{written.index}].resource")
+            issues.extend(issue for issue in profiled if issue.is_error)
     if issues:
         by_index = {entry.index: entry for entry in entries}
         described: list[Issue] = []

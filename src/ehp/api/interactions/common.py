@@ -8,26 +8,60 @@ from urllib.parse import parse_qsl
 
 from ehp.api.call import Call
 from ehp.api.messages import FhirResponse
+from ehp.api.profiles import UnknownProfile, profile_by_url
 from ehp.api.rules import apply_rules
 from ehp.errors import Category, FhirError, bad_request, error
 from ehp.fhir.issues import Issue, issues_to_operation_outcome
+from ehp.fhir.profiles import Profile
 from ehp.fhir.validation import validate_resource
 from ehp.search.query import find_ids
 from ehp.store.clock import to_http_date
 from ehp.store.errors import VersionConflict
+from ehp.store.store import StoreReader
 from ehp.store.versions import StoredVersion
+from ehp.store.writes import WriteTransaction
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?([0-9]+)"?\s*$')
 
 
 def require_valid(call: Call, resource: dict[str, Any]) -> None:
-    """Refuse (422) a resource with any error-level issue against the R4 definitions."""
+    """Refuse (422) a resource with any error-level issue against the R4 definitions and the
+    profiles its type must conform to (``EHP_REQUIRED_PROFILES``)."""
     if call.request.validated:
         return
-    issues = validate_resource(resource)
+    issues = validate_resource(resource, profiles=required_profiles(call, str(resource.get("resourceType"))))
     errors = [issue for issue in issues if issue.severity in ("error", "fatal")]
     if errors:
         raise FhirError(Category.UNPROCESSABLE, errors)
+
+
+def any_reader(call: Call) -> StoreReader | WriteTransaction:
+    """The call's session, or a reader for routes that open none ($validate, transactions, which
+    take their own write lock later) but must look up a conformance resource."""
+    return call.reader if call.reader is not None else call.service.store.reader(call.ctx)
+
+
+def required_profiles(call: Call, resource_type: str) -> list[Profile]:
+    """The profiles writes of ``resource_type`` must conform to; one that cannot be found refuses
+    the write (503-free: a 422 naming it), since accepting would break the ministry's rule."""
+    urls = call.service.settings.required_profiles.get(resource_type, ())
+    found: list[Profile] = []
+    for url in urls:
+        try:
+            found.append(profile_by_url(any_reader(call), url))
+        except UnknownProfile as failure:
+            raise FhirError(
+                Category.UNPROCESSABLE,
+                [
+                    Issue(
+                        "error",
+                        "not-found",
+                        f"{resource_type} must conform to {url}: {failure}",
+                        resource_type,
+                    )
+                ],
+            ) from None
+    return found
 
 
 def check_rules(call: Call, resource_id: str, resource: dict[str, Any]) -> None:

@@ -168,6 +168,13 @@ def extension_definition(url: str) -> ExtensionDef | None:
     return _extensions().get(url)
 
 
+def core_profile(url: str) -> Mapping[str, Any] | None:
+    """A core profile of a resource type (``vitalsigns``, ``bp``...): its type and trimmed snapshot
+    elements (see :func:`ehp.fhir.profiles.snapshot_elements`), or None."""
+    found: Mapping[str, Any] | None = _load("profiles.json.gz").get(url)
+    return found
+
+
 def skipped_value_sets() -> Mapping[str, str]:
     """Required-binding value sets that are not checked (external terminology), with the reason."""
     return MappingProxyType(_load("terminology.json.gz")["skipped"])
