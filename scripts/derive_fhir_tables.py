@@ -1,7 +1,7 @@
 """Derive the compact FHIR R4 validation tables from the official package.
 
 Reads ``hl7.fhir.r4.examples@4.0.1`` (see :func:`ehp.fhir.package.examples_package_dir`) and writes
-seven gzip'ed JSON files under ``src/ehp/fhir/definitions/``:
+eight gzip'ed JSON files under ``src/ehp/fhir/definitions/``:
 
 ``structure.json.gz``
     ``resource_types`` (concrete resource types), ``primitive_types`` (JSON kind, regex, whether
@@ -25,6 +25,8 @@ seven gzip'ed JSON files under ``src/ehp/fhir/definitions/``:
 ``profiles.json.gz``
     The 43 core profiles of resources (``vitalsigns``, ``bp``...): their snapshot elements, trimmed
     to what profile validation checks.
+``searchparameters.json.gz``
+    Every official SearchParameter's url with its type and bases (conformance resource rules).
 ``summary.json.gz``
     For every resource type and BackboneElement path of a resource, the child elements marked
     ``isSummary`` (``[x]`` stripped): what ``_summary=true`` returns.
@@ -370,6 +372,16 @@ def core_profiles(package: Path) -> Json:
     }
 
 
+def search_parameter_kinds(package: Path) -> Json:
+    """Every official SearchParameter's url → [type, bases]: for the rules of SearchParameters
+    derived from them and of CapabilityStatements that name them."""
+    bundle = json.loads((package / "Bundle-searchParams.json").read_bytes())
+    return {
+        entry["resource"]["url"]: [entry["resource"]["type"], sorted(entry["resource"].get("base", []))]
+        for entry in sorted(bundle["entry"], key=lambda item: str(item["resource"]["url"]))
+    }
+
+
 def encode(content: Json) -> bytes:
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
@@ -396,6 +408,7 @@ def build_tables(package: Path) -> dict[str, bytes]:
         "codesystems.json.gz": encode(complete_code_systems(package)),
         "extensions.json.gz": encode(extension_definitions(package)),
         "profiles.json.gz": encode(core_profiles(package)),
+        "searchparameters.json.gz": encode(search_parameter_kinds(package)),
     }
 
 

@@ -27,6 +27,7 @@ _EMPTY_NARRATIVE = (
 )
 _NO_BASE_DEFINITION = "a logical model neither abstract nor with a baseDefinition (sdf-4)"
 _LOCAL_INCLUDE_SYSTEM = "compose.include.system '#hacked' is not absolute (HL7's validator refuses it too)"
+_SEARCH_PARAM_TYPE = "a searchParam whose type is not the official SearchParameter's"
 REJECTED: dict[str, str] = {
     "Bundle-dataelements.json": "a collection whose entries share fullUrls (bdl-7)",
     "DeviceMetric-example.json": "parent refers to a DeviceDefinition; R4 allows only Device",
@@ -49,6 +50,10 @@ REJECTED: dict[str, str] = {
     "SearchParameter-valueset-extensions-ValueSet-workflow.json": _NO_BASE,
     **{f"{name}.json": "an empty narrative div (txt-2)" for name in _EMPTY_NARRATIVE},
     "ValueSet-example-hierarchical.json": _LOCAL_INCLUDE_SYSTEM,
+    "CapabilityStatement-knowledge-repository.json": _SEARCH_PARAM_TYPE,
+    "CapabilityStatement-measure-processor.json": _SEARCH_PARAM_TYPE,
+    "CapabilityStatement-terminology-server.json": _SEARCH_PARAM_TYPE,
+    "SearchParameter-example-extension.json": "base Patient, its expression starts DocumentReference",
     "Bundle-hla-1.json": "a nested extension 'uri' that hla-genotyping-results-glstring does not define",
     "Bundle-valuesets.json": "holds ValueSet-example-hierarchical (" + _LOCAL_INCLUDE_SYSTEM + ")",
     **{

@@ -142,3 +142,22 @@ def test_required_profiles_on_every_write(profiled_server: BenchServer, examples
         }
         # Other types are not concerned.
         assert client.post("Patient", json={"resourceType": "Patient"}).status_code == 201
+
+
+def test_the_servers_own_conformance_resources_are_valid(fhir: httpx.Client) -> None:
+    """The CapabilityStatement EHP serves passes its own $validate (its searchParam types are the
+    official ones), and so do the OperationDefinitions of its own operations."""
+    statement = fhir.get("metadata").json()
+    assert errors(fhir.post("CapabilityStatement/$validate", json=statement)) == []
+    listed = {
+        operation["definition"].rsplit("/", 1)[-1]
+        for rest in statement["rest"]
+        for item in [rest, *rest.get("resource", [])]
+        for operation in item.get("operation", [])
+        if operation["definition"].startswith("http://ehp.kz/fhir/OperationDefinition/")  # EHP's own
+    }
+    assert listed
+    for name in sorted(listed):
+        definition = fhir.get(f"OperationDefinition/{name}")
+        assert definition.status_code == 200, name
+        assert errors(fhir.post("OperationDefinition/$validate", json=definition.json())) == [], name

@@ -73,6 +73,22 @@ KNOWN_INVALID: dict[str, tuple[str, str]] = {
         "a nested extension 'uri' that hla-genotyping-results-glstring does not define (text, url)",
         "Bundle.entry[0].resource.extension[1].extension[1]",
     ),
+    "CapabilityStatement-knowledge-repository.json": (
+        "searchParam Library-version (and others) declared as string; the official parameter is a token",
+        "CapabilityStatement.rest[0].resource[0].searchParam[5]",
+    ),
+    "CapabilityStatement-measure-processor.json": (
+        "searchParam Measure-version declared as string; the official parameter is a token",
+        "CapabilityStatement.rest[0].resource[0].searchParam[2]",
+    ),
+    "CapabilityStatement-terminology-server.json": (
+        "searchParam ValueSet-reference declared as token; the official parameter is a uri",
+        "CapabilityStatement.rest[0].resource[0].searchParam[2]",
+    ),
+    "SearchParameter-example-extension.json": (
+        "base Patient, but the expression starts with DocumentReference",
+        "SearchParameter.expression",
+    ),
     "DeviceMetric-example.json": (
         "parent refers to DeviceDefinition/dc102; R4 allows only Reference(Device)",
         "DeviceMetric.parent.reference",

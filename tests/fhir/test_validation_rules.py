@@ -223,3 +223,43 @@ def test_unknown_extension_policy() -> None:
     assert [
         i for i in validate_resource(resource, unknown_extensions="ignore") if i.severity == "warning"
     ] == []
+
+
+def test_search_parameter_derived_from_an_official_one() -> None:
+    derived = {
+        "resourceType": "SearchParameter",
+        "url": "http://ehp.kz/fhir/SearchParameter/org-name",
+        "name": "name",
+        "status": "active",
+        "description": "A name",
+        "code": "name",
+        "base": ["Organization"],
+        "type": "string",
+        "expression": "Organization.name | Organization.alias",
+        "derivedFrom": "http://hl7.org/fhir/SearchParameter/Organization-name",
+    }
+    assert errors(derived) == []
+    assert errors({**derived, "type": "token"}) == [("invalid", "SearchParameter")]
+    assert sorted(errors({**derived, "base": ["Patient"]})) == [
+        ("invalid", "SearchParameter"),
+        ("invalid", "SearchParameter.expression"),
+        ("invalid", "SearchParameter.expression"),
+    ]
+
+
+def test_capability_statement_search_param_types() -> None:
+    param = {"name": "clinical-status", "type": "token"}
+    param["definition"] = "http://hl7.org/fhir/SearchParameter/AllergyIntolerance-clinical-status"
+    statement = {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-12-04",
+        "kind": "instance",
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "implementation": {"description": "EHP"},
+        "rest": [{"mode": "server", "resource": [{"type": "AllergyIntolerance", "searchParam": [param]}]}],
+    }
+    assert errors(statement) == []
+    param["type"] = "date"
+    assert errors(statement) == [("invalid", "CapabilityStatement.rest[0].resource[0].searchParam[0]")]

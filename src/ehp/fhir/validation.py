@@ -32,7 +32,9 @@ Checked:
 * the XHTML of narratives (txt-1, txt-2): well-formed, in the XHTML namespace, only the allowed
   elements and attributes, no scripts, event handlers or active URLs (:mod:`ehp.fhir.narrative`).
 
-* the Bundle rules beyond invariants (:mod:`ehp.fhir.bundles`), core extensions against their
+* the Bundle rules beyond invariants (:mod:`ehp.fhir.bundles`), SearchParameters and
+  CapabilityStatements against the official SearchParameters (:mod:`ehp.fhir.conformance`),
+  core extensions against their
   definitions (:mod:`ehp.fhir.extensions`), every Coding of a code system the package holds in
   full, and the core profiles ``meta.profile`` names (:mod:`ehp.fhir.profiles`).
 
@@ -55,6 +57,7 @@ from typing import Any
 
 from ehp.environment import whole_number
 from ehp.fhir.bundles import check_bundle
+from ehp.fhir.conformance import check_conformance_resource
 from ehp.fhir.definitions import (
     ElementDef,
     code_system_displays,
@@ -340,6 +343,8 @@ def _resource(value: dict[Any, Any], path: str, issues: list[Issue], depth: int,
     _object(value, resource, path, issues, depth)
     if resource_type == "Bundle":
         check_bundle(value, path, issues)
+    elif resource_type in ("SearchParameter", "CapabilityStatement"):
+        check_conformance_resource(value, path, issues)
     if contained:
         _contained_rules(value, path, issues)
 

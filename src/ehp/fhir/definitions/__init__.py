@@ -175,6 +175,12 @@ def core_profile(url: str) -> Mapping[str, Any] | None:
     return found
 
 
+def official_search_parameter(url: str) -> tuple[str, tuple[str, ...]] | None:
+    """(type, bases) of an official SearchParameter by url (``|version`` ignored), or None."""
+    found = _load("searchparameters.json.gz").get(url.split("|", 1)[0])
+    return (found[0], tuple(found[1])) if found is not None else None
+
+
 def skipped_value_sets() -> Mapping[str, str]:
     """Required-binding value sets that are not checked (external terminology), with the reason."""
     return MappingProxyType(_load("terminology.json.gz")["skipped"])
