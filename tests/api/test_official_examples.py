@@ -51,6 +51,7 @@ REJECTED: dict[str, str] = {
     **{f"{name}.json": "an empty narrative div (txt-2)" for name in _EMPTY_NARRATIVE},
     "ValueSet-example-hierarchical.json": _LOCAL_INCLUDE_SYSTEM,
     "CapabilityStatement-knowledge-repository.json": _SEARCH_PARAM_TYPE,
+    "CodeSystem-snomedct.json": "its properties share the placeholder URI 'http://.........?'",
     "CapabilityStatement-measure-processor.json": _SEARCH_PARAM_TYPE,
     "CapabilityStatement-terminology-server.json": _SEARCH_PARAM_TYPE,
     "SearchParameter-example-extension.json": "base Patient, its expression starts DocumentReference",

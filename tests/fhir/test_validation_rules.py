@@ -263,3 +263,43 @@ def test_capability_statement_search_param_types() -> None:
     assert errors(statement) == []
     param["type"] = "date"
     assert errors(statement) == [("invalid", "CapabilityStatement.rest[0].resource[0].searchParam[0]")]
+
+
+def test_code_system_properties_and_codes() -> None:
+    code_system: dict[str, Any] = {
+        "resourceType": "CodeSystem",
+        "url": "http://ehp.kz/fhir/CodeSystem/test",
+        "status": "draft",
+        "content": "complete",
+        "property": [
+            {
+                "code": "notSelectable",
+                "uri": "http://hl7.org/fhir/concept-properties#notSelectable",
+                "type": "boolean",
+            },
+            {"code": "weight", "type": "decimal"},
+        ],
+        "concept": [
+            {
+                "code": "a",
+                "property": [
+                    {"code": "notSelectable", "valueBoolean": True},
+                    {"code": "weight", "valueDecimal": 1.5},
+                ],
+            },
+            {"code": "b", "concept": [{"code": "b1"}]},
+        ],
+    }
+    assert errors(code_system) == []
+    code_system["property"][0]["type"] = "dateTime"
+    code_system["property"].append({"code": "weight", "type": "string"})
+    code_system["concept"][1]["concept"].append({"code": "a"})
+    code_system["concept"][0]["property"][1] = {"code": "weight", "valueInteger": 2}
+    assert sorted(errors(code_system)) == [
+        ("duplicate", "CodeSystem.concept[1].concept[1]"),
+        ("invalid", "CodeSystem.concept[0].property[0]"),  # notSelectable is now declared a dateTime
+        ("invalid", "CodeSystem.concept[0].property[1]"),
+        ("invalid", "CodeSystem.property[0]"),
+        ("invalid", "CodeSystem.property[2]"),
+        ("invariant", "CodeSystem"),  # csd-1: codes are unique, as FHIRPath
+    ]

@@ -5,7 +5,10 @@ validator checks them against the official SearchParameters:
   parent's (an official parameter on ``Resource`` or ``DomainResource`` covers every type); the
   parts of its ``expression`` that start with a type name start with one of its bases;
 * a CapabilityStatement's ``rest.resource.searchParam`` whose ``definition`` is an official
-  SearchParameter has that parameter's type.
+  SearchParameter has that parameter's type;
+* a CodeSystem declares each property code and URI once, gives a standard property
+  (``http://hl7.org/fhir/concept-properties#notSelectable``) its standard code and type, defines
+  each concept code once, and its concepts' property values have the declared property's type.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ def check_conformance_resource(resource: dict[Any, Any], path: str, issues: list
         _search_parameter(resource, path, issues)
     elif resource_type == "CapabilityStatement":
         _capability_statement(resource, path, issues)
+    elif resource_type == "CodeSystem":
+        _code_system(resource, path, issues)
 
 
 def _search_parameter(resource: dict[Any, Any], path: str, issues: list[Issue]) -> None:
@@ -93,6 +98,97 @@ def _capability_statement(resource: dict[Any, Any], path: str, issues: list[Issu
                             f"{path}.rest[{rest_index}].resource[{resource_index}].searchParam[{param_index}]",
                         )
                     )
+
+
+STANDARD_PROPERTIES = {
+    # http://hl7.org/fhir/concept-properties: R4's five (CodeSystem-concept-properties.json), and
+    # the ones R5 added that R4 code systems already use.
+    "inactive": "boolean",
+    "deprecated": "dateTime",
+    "notSelectable": "boolean",
+    "parent": "code",
+    "child": "code",
+    "deprecationDate": "dateTime",
+    "retirementDate": "dateTime",
+    "status": "code",
+}
+_STANDARD_PREFIX = "http://hl7.org/fhir/concept-properties#"
+
+
+def _code_system(resource: dict[Any, Any], path: str, issues: list[Issue]) -> None:
+    declared: dict[str, str] = {}
+    uris: set[str] = set()
+    for index, prop in _items(resource.get("property")):
+        where = f"{path}.property[{index}]"
+        code, uri, kind = prop.get("code"), prop.get("uri"), prop.get("type")
+        if isinstance(uri, str) and uri.startswith(_STANDARD_PREFIX):
+            standard = uri.removeprefix(_STANDARD_PREFIX)
+            expected = STANDARD_PROPERTIES.get(standard)
+            if expected is not None and isinstance(kind, str) and kind != expected:
+                issues.append(
+                    Issue(
+                        "error",
+                        "invalid",
+                        f"wrong type {kind!r}: the URI {uri} names a property of type {expected!r}",
+                        where,
+                    )
+                )
+            if expected is not None and isinstance(code, str) and code != standard:
+                issues.append(
+                    Issue(
+                        "error",
+                        "invalid",
+                        f"the URI {uri} is assigned the code {standard!r}; "
+                        f"the code {code!r} confuses value set filters",
+                        where,
+                    )
+                )
+        if isinstance(code, str):
+            if code in declared:
+                issues.append(
+                    Issue("error", "invalid", f"a property with the code {code!r} is already defined", where)
+                )
+            elif isinstance(kind, str):
+                declared[code] = kind
+        if isinstance(uri, str):
+            if uri in uris:
+                issues.append(
+                    Issue("error", "invalid", f"a property with the URI {uri} is already defined", where)
+                )
+            uris.add(uri)
+    seen: set[str] = set()
+    pending = [(f"{path}.concept[{index}]", concept) for index, concept in _items(resource.get("concept"))]
+    while pending:
+        where, concept = pending.pop(0)
+        code = concept.get("code")
+        if isinstance(code, str):
+            if code in seen:
+                issues.append(
+                    Issue("error", "duplicate", f"the code {code!r} is defined more than once", where)
+                )
+            seen.add(code)
+        for index, value in _items(concept.get("property")):
+            name = value.get("code")
+            kind = declared.get(name) if isinstance(name, str) else None
+            found = next((key[5:] for key in value if isinstance(key, str) and key.startswith("value")), None)
+            if (
+                kind is not None
+                and found is not None
+                and found[0].lower() + found[1:] != kind
+                and found != kind
+            ):
+                issues.append(
+                    Issue(
+                        "error",
+                        "invalid",
+                        f"the property {name!r} has the type {found[0].lower() + found[1:]!r}, "
+                        f"but it is defined with the type {kind!r}",
+                        f"{where}.property[{index}]",
+                    )
+                )
+        pending.extend(
+            (f"{where}.concept[{index}]", child) for index, child in _items(concept.get("concept"))
+        )
 
 
 def _items(value: Any) -> list[tuple[int, dict[Any, Any]]]:

@@ -343,7 +343,7 @@ def _resource(value: dict[Any, Any], path: str, issues: list[Issue], depth: int,
     _object(value, resource, path, issues, depth)
     if resource_type == "Bundle":
         check_bundle(value, path, issues)
-    elif resource_type in ("SearchParameter", "CapabilityStatement"):
+    elif resource_type in ("SearchParameter", "CapabilityStatement", "CodeSystem"):
         check_conformance_resource(value, path, issues)
     if contained:
         _contained_rules(value, path, issues)
