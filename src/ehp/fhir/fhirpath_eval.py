@@ -54,6 +54,11 @@ class FhirPathEvaluationError(ValueError):
     """FHIRPath defines the evaluation as an error (a singleton was expected, not several items)."""
 
 
+NO_ANSWER = (FhirPathEvaluationError, RecursionError, TypeError, ValueError, AttributeError, KeyError)
+"""What evaluating an invariant on odd content may raise: FHIRPath then gives no answer (several
+items where one was expected, a type the data does not have), and the invariant is not judged."""
+
+
 class Node:
     """One item of a collection: a JSON value, its FHIR type and a primitive's ``_name`` sibling."""
 

@@ -28,8 +28,8 @@ from ehp.fhir.definitions import (
     type_constraints,
 )
 from ehp.fhir.fhirpath_eval import (
+    NO_ANSWER,
     Env,
-    FhirPathEvaluationError,
     Function,
     Node,
     compile_expression,
@@ -177,7 +177,7 @@ class _Walk:
             else:
                 try:
                     satisfied = is_satisfied(invariant.run([node], env))
-                except _NO_ANSWER:
+                except NO_ANSWER:
                     continue  # FHIRPath gives no answer (several items where one was expected)
             if not satisfied:
                 self.issues.append(invariant.issue(path))
@@ -267,9 +267,6 @@ def _plan(type_name: str) -> Mapping[str, _Step]:
     return plan
 
 
-_NO_ANSWER = (FhirPathEvaluationError, RecursionError, TypeError, ValueError, AttributeError, KeyError)
-
-
 @cache
 def _native(type_name: str, key: str) -> _Compiled:
     """The constraint of a native check, for its wording."""
@@ -307,7 +304,7 @@ def _on_empty(invariant: _Compiled, type_name: str) -> bool | None:
         node = Node({}, type_name)
         try:
             _EMPTY_OUTCOMES[key] = is_satisfied(invariant.run([node], Env(node, node, node, None)))
-        except _NO_ANSWER:
+        except NO_ANSWER:
             _EMPTY_OUTCOMES[key] = None
     return _EMPTY_OUTCOMES[key]
 

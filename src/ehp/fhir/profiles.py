@@ -32,8 +32,8 @@ from ehp.fhir.definitions import (
     type_constraints,
 )
 from ehp.fhir.fhirpath_eval import (
+    NO_ANSWER,
     Env,
-    FhirPathEvaluationError,
     Function,
     Node,
     UnsupportedFhirPath,
@@ -246,7 +246,7 @@ class _Check:
         for constraint, run in definition.constraints:
             try:
                 outcome = run([node], Env(self.env.resource, self.env.root_resource, node, None))
-            except (FhirPathEvaluationError, RecursionError, TypeError, ValueError, AttributeError, KeyError):
+            except NO_ANSWER:
                 continue
             if not is_satisfied(outcome):
                 self.error(
