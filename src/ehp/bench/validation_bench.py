@@ -6,12 +6,17 @@ workloads: the store benchmark's resources (a Patient and nine HbA1c Observation
 per resource: JSON parsing, the structural walk alone (every rule but the FHIRPath invariants:
 what validation was before they came), the whole validation, and index extraction for every search
 parameter. The share is validation over parse + validation + extraction, the CPU an ingest spends
-before SQL. Medians of ``rounds`` rounds, each over the whole workload.
+before SQL. Medians of ``rounds`` rounds, each over the whole workload. ``--against DIR`` also
+compares ``validate_resource`` with another checkout's (``git worktree add /tmp/old 12a5e50``).
 """
 
 from __future__ import annotations
 
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -164,18 +169,75 @@ def format_results(results: list[ValidationCost]) -> str:
     return "\n".join(lines)
 
 
+_CHILD = """
+import json, statistics, sys, time
+from ehp.fhir.validation import validate_resource
+workloads = json.load(open(sys.argv[1]))
+out = {}
+for name, texts in workloads.items():
+    resources = [json.loads(text) for text in texts]
+    for resource in resources[:5]:
+        validate_resource(resource)
+    timings = []
+    for _ in range(int(sys.argv[2])):
+        start = time.process_time()
+        for resource in resources:
+            validate_resource(resource)
+        timings.append((time.process_time() - start) / len(resources) * 1e6)
+    out[name] = statistics.median(timings)
+print(json.dumps(out))
+"""
+
+
+def compare_trees(other: Path, workloads: dict[str, list[bytes]], rounds: int, runs: int = 3) -> str:
+    """``validate_resource`` CPU per resource of this tree and of another checkout's ``src``, on
+    the same workloads, in separate processes alternating ``runs`` times (medians)."""
+    trees = {"this tree": Path(__file__).resolve().parents[2], str(other): other / "src"}
+    with tempfile.TemporaryDirectory(prefix="ehp-bench-") as folder:
+        data = Path(folder) / "workloads.json"
+        data.write_bytes(
+            orjson.dumps({name: [item.decode() for item in items] for name, items in workloads.items()})
+        )
+        found: dict[str, list[dict[str, float]]] = {label: [] for label in trees}
+        for _ in range(runs):
+            for label, source in trees.items():
+                environment = dict(os.environ, PYTHONPATH=str(source))
+                done = subprocess.run(
+                    [sys.executable, "-c", _CHILD, str(data), str(rounds)],
+                    env=environment,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                found[label].append(orjson.loads(done.stdout))
+    lines = [f"| workload | {other} µs | this tree µs | ratio |", "| --- | ---: | ---: | ---: |"]
+    for name in workloads:
+        before = statistics.median(run[name] for run in found[str(other)])
+        now = statistics.median(run[name] for run in found["this tree"])
+        lines.append(f"| {name} | {before:.1f} | {now:.1f} | {now / before:.2f}x |")
+    return "\n".join(lines)
+
+
 def bench_validation(
     rounds: Annotated[int, typer.Option(help="Rounds over each workload (medians reported).")] = 7,
     quick: QuickOption = False,
     json_file: JsonOption = None,
+    against: Annotated[
+        Path | None,
+        typer.Option(help="Another EHP checkout (e.g. a git worktree of an older commit) to compare with."),
+    ] = None,
 ) -> None:
     """Validation's CPU per resource and its share of ingest CPU (in-process)."""
     rounds = 2 if quick else rounds
-    results = [
-        measure("store benchmark resources", store_workload(200 if quick else 2_000), rounds),
-        measure("official clinical examples", clinical_examples(), rounds),
-    ]
+    workloads = {
+        "store benchmark resources": store_workload(200 if quick else 2_000),
+        "official clinical examples": clinical_examples(),
+    }
+    results = [measure(name, contents, rounds) for name, contents in workloads.items()]
     typer.echo(format_results(results))
+    if against is not None:
+        typer.echo("")
+        typer.echo(compare_trees(against, workloads, max(rounds // 2, 1), runs=1 if quick else 3))
     if json_file is not None:
         payload = {"rounds": rounds, "results": [result.as_dict() for result in results]}
         json_file.write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
