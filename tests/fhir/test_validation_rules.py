@@ -303,3 +303,12 @@ def test_code_system_properties_and_codes() -> None:
         ("invalid", "CodeSystem.property[2]"),
         ("invariant", "CodeSystem"),  # csd-1: codes are unique, as FHIRPath
     ]
+
+
+def test_contained_resources_have_unique_ids() -> None:
+    organization = {"resourceType": "Organization", "name": "Clinic"}
+    holder = patient(contained=[organization], managingOrganization={"reference": "#"})
+    assert errors(holder) == [("required", "Patient.contained[0]")]
+    twins = [{**organization, "id": "o"}, {**organization, "id": "o", "name": "Other"}]
+    holder = patient(contained=twins, managingOrganization={"reference": "#o"})
+    assert errors(holder) == [("duplicate", "Patient.contained[1].id")]

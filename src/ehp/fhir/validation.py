@@ -341,12 +341,31 @@ def _resource(value: dict[Any, Any], path: str, issues: list[Issue], depth: int,
         return
     path = path or resource_type
     _object(value, resource, path, issues, depth)
+    held = value.get("contained")
+    if type(held) is list and held and not contained:
+        _contained_ids(held, path, issues)
     if resource_type == "Bundle":
         check_bundle(value, path, issues)
     elif resource_type in ("SearchParameter", "CapabilityStatement", "CodeSystem"):
         check_conformance_resource(value, path, issues)
     if contained:
         _contained_rules(value, path, issues)
+
+
+def _contained_ids(contained: list[Any], path: str, issues: list[Issue]) -> None:
+    """Every contained resource has an id (a reference names it by ``#id``), each id once."""
+    seen: set[str] = set()
+    for index, item in enumerate(contained):
+        if not isinstance(item, dict) or not isinstance(item.get("resourceType"), str):
+            continue  # reported as not a resource
+        item_id = item.get("id")
+        where = f"{path}.contained[{index}]"
+        if item_id is None:
+            _error(issues, "required", "a contained resource must have an id (references name it)", where)
+        elif isinstance(item_id, str):
+            if item_id in seen:
+                _error(issues, "duplicate", f"two contained resources have the id {item_id!r}", f"{where}.id")
+            seen.add(item_id)
 
 
 def _contained_rules(value: dict[Any, Any], path: str, issues: list[Issue]) -> None:
