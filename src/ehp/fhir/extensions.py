@@ -1,4 +1,5 @@
-"""Extensions against their definitions: the 393 core extensions of R4, and a policy for the rest.
+"""Extensions against their definitions: the 393 core extensions of R4 and EHP's own, and a
+policy for the rest.
 
 For every extension (and modifierExtension):
 
@@ -32,11 +33,35 @@ from ehp.fhir.definitions import (
 )
 from ehp.fhir.issues import Issue
 
-__all__ = ["POLICIES", "UnknownPolicy", "check_extension", "default_policy"]
+__all__ = [
+    "ATTACHMENT_REASON",
+    "DETACHMENT_REASON",
+    "EHP_EXTENSIONS",
+    "POLICIES",
+    "UnknownPolicy",
+    "check_extension",
+    "default_policy",
+    "known_extension",
+]
 
 UnknownPolicy = Literal["warning", "error", "ignore"]
 POLICIES: tuple[UnknownPolicy, ...] = ("warning", "error", "ignore")
 _ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
+
+
+ATTACHMENT_REASON = "http://ehp.kz/fhir/StructureDefinition/attachment-reason"
+DETACHMENT_REASON = "http://ehp.kz/fhir/StructureDefinition/detachment-reason"
+EHP_EXTENSIONS = {
+    # EHP's own extensions, defined here so that its own data is never "unknown".
+    url: ExtensionDef(url, frozenset({"Coding"}), ("EpisodeOfCare",), "1", {})
+    for url in (ATTACHMENT_REASON, DETACHMENT_REASON)
+}
+"""Why an attachment to a polyclinic began or ended (a Coding of the attachment-reason system)."""
+
+
+def known_extension(url: str) -> ExtensionDef | None:
+    """A core extension's definition, or one of EHP's own."""
+    return extension_definition(url) or EHP_EXTENSIONS.get(url)
 
 
 def default_policy() -> UnknownPolicy:
@@ -68,7 +93,7 @@ def check_extension(
             Issue("error", "structure", f"an extension URL must be absolute ({url!r})", f"{path}.url")
         )
         return
-    definition = extension_definition(url)
+    definition = known_extension(url)
     if definition is None:
         if policy != "ignore":
             issues.append(

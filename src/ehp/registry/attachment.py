@@ -27,6 +27,7 @@ from uuid import uuid4
 
 from ehp.errors import Category, error
 from ehp.fhir.codes import ATTACHMENT, EPISODE_TYPE, FACILITY_TYPE
+from ehp.fhir.extensions import ATTACHMENT_REASON, DETACHMENT_REASON
 from ehp.index.refs import reference_id
 from ehp.registry.records import Index, Json, TransactionIndex, codings
 from ehp.registry.settings import AttachmentRules
@@ -35,8 +36,8 @@ from ehp.store.clock import now_micros, to_instant
 from ehp.store.writes import WriteTransaction
 
 REASON_SYSTEM = "http://ehp.kz/fhir/CodeSystem/attachment-reason"
-START_REASON = "http://ehp.kz/fhir/StructureDefinition/attachment-reason"
-END_REASON = "http://ehp.kz/fhir/StructureDefinition/detachment-reason"
+START_REASON = ATTACHMENT_REASON
+END_REASON = DETACHMENT_REASON
 EVENT_SYSTEM = "http://ehp.kz/fhir/CodeSystem/attachment-event"
 REASONS = {
     "free-choice": "The citizen's free choice of polyclinic",
