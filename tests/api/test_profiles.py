@@ -161,3 +161,12 @@ def test_the_servers_own_conformance_resources_are_valid(fhir: httpx.Client) -> 
         definition = fhir.get(f"OperationDefinition/{name}")
         assert definition.status_code == 200, name
         assert errors(fhir.post("OperationDefinition/$validate", json=definition.json())) == [], name
+
+
+def test_profiles_of_bundle_entries(fhir: httpx.Client, examples_dir: Path) -> None:
+    observation = blood_pressure(examples_dir)
+    observation["component"] = observation["component"][:1]
+    entry = {"fullUrl": "urn:uuid:3f2504e0-4f89-41d3-9a0c-0305e82c3301", "resource": observation}
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [entry]}
+    found = errors(fhir.post("Bundle/$validate", json=bundle))
+    assert found and {where for where, _ in found} == {"Bundle.entry[0].resource.component"}

@@ -12,6 +12,7 @@ checked already, so only what the profile makes stricter is reported):
   and its own rules on the items it matches;
 * the profile's FHIRPath constraints that the base does not have (``vs-1``..``vs-3``).
 
+A resource's own ``meta.profile`` is followed into a Bundle's entries and contained resources.
 The 43 core profiles of resources are in ``definitions/profiles.json.gz``; a ministry's profiles are
 StructureDefinition resources in the store (see ``$validate?profile=``). Not checked: bindings the
 profile adds, ``type``/``profile``/``exists`` discriminators, ``mustSupport``, extensions' profiles.

@@ -265,8 +265,13 @@ def validate_resource(
         _UNKNOWN_EXTENSIONS.reset(token)
 
 
-def _check_profiles(resource: dict[Any, Any], profiles: Sequence[Profile], issues: list[Issue]) -> None:
+def _check_profiles(
+    resource: dict[Any, Any], profiles: Sequence[Profile], issues: list[Issue], path: str = "", depth: int = 0
+) -> None:
+    """The profiles given and those ``meta.profile`` names, on the resource and (by their own
+    ``meta.profile``) on the resources of a Bundle's entries and of ``contained``."""
     resource_type = str(resource["resourceType"])
+    where = path or resource_type
     meta = resource.get("meta")
     claimed = meta.get("profile") if isinstance(meta, dict) else None
     chosen = {profile.url: profile for profile in profiles}
@@ -280,7 +285,7 @@ def _check_profiles(resource: dict[Any, Any], profiles: Sequence[Profile], issue
                     "warning",
                     "not-supported",
                     f"the profile {url} is not known here: the resource is checked against R4 only",
-                    f"{resource_type}.meta.profile[{position}]",
+                    f"{where}.meta.profile[{position}]",
                 )
             )
         else:
@@ -292,11 +297,31 @@ def _check_profiles(resource: dict[Any, Any], profiles: Sequence[Profile], issue
                     "error",
                     "invalid",
                     f"the profile {profile.url} is for {profile.type}, not {resource_type}",
-                    resource_type,
+                    where,
                 )
             )
             continue
-        check_profile(resource, profile, issues)
+        check_profile(resource, profile, issues, path)
+    if depth >= 3:
+        return
+    for key, nested in _nested_resources(resource, where):
+        if is_resource_type(str(nested.get("resourceType"))):
+            _check_profiles(nested, (), issues, key, depth + 1)
+
+
+def _nested_resources(resource: dict[Any, Any], where: str) -> list[tuple[str, dict[Any, Any]]]:
+    found: list[tuple[str, dict[Any, Any]]] = []
+    contained = resource.get("contained")
+    if isinstance(contained, list):
+        found.extend(
+            (f"{where}.contained[{i}]", item) for i, item in enumerate(contained) if isinstance(item, dict)
+        )
+    entries = resource.get("entry") if resource.get("resourceType") == "Bundle" else None
+    if isinstance(entries, list):
+        for i, entry in enumerate(entries):
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                found.append((f"{where}.entry[{i}].resource", entry["resource"]))
+    return found
 
 
 def _validate(resource: Any) -> list[Issue]:
