@@ -312,3 +312,18 @@ def test_contained_resources_have_unique_ids() -> None:
     twins = [{**organization, "id": "o"}, {**organization, "id": "o", "name": "Other"}]
     holder = patient(contained=twins, managingOrganization={"reference": "#o"})
     assert errors(holder) == [("duplicate", "Patient.contained[1].id")]
+
+
+def test_presence_only_invariants_are_remembered_by_what_is_present() -> None:
+    """qty-3 (``code.empty() or system.exists()``) depends only on which elements are present; its
+    remembered outcomes must follow the presence, in any order."""
+
+    def weighed(quantity: dict[str, Any]) -> list[tuple[str, str]]:
+        observation = {"resourceType": "Observation", "status": "final", "code": {"text": "weight"}}
+        return errors({**observation, "valueQuantity": quantity})
+
+    for _ in range(2):
+        assert weighed({"value": 70, "code": "kg"}) == [("invariant", "Observation.valueQuantity")]
+        assert weighed({"value": 70, "code": "kg", "system": "http://unitsofmeasure.org"}) == []
+        assert weighed({"value": 70}) == []
+        assert weighed({"value": 70, "system": "http://unitsofmeasure.org"}) == []

@@ -472,6 +472,35 @@ def focus_elements(text: str) -> frozenset[str] | None:
         return None
 
 
+def presence_only(text: str) -> bool:
+    """Whether the expression depends only on which of the focus's child elements are present
+    (``dataAbsentReason.empty() or value.empty()``, ``code.empty() or system.exists()``): a
+    boolean combination of ``name.exists()``/``name.empty()`` tests. Its outcome is then a
+    function of the set of those elements present, which can be remembered."""
+    try:
+        return _presence_only(parse(text))
+    except ValueError:
+        return False
+
+
+def _presence_only(expr: Expr) -> bool:
+    if isinstance(expr, Binary):
+        return (
+            expr.op in ("and", "or", "implies", "xor")
+            and _presence_only(expr.left)
+            and _presence_only(expr.right)
+        )
+    if isinstance(expr, Call) and not expr.args:
+        if expr.name == "not" and expr.target is not None:
+            return _presence_only(expr.target)
+        return (
+            expr.name in ("exists", "empty")
+            and isinstance(expr.target, Ident)
+            and not expr.target.name[:1].isupper()
+        )
+    return isinstance(expr, Literal) and expr.type == "boolean"
+
+
 def _dependencies(expr: Expr, top: bool) -> frozenset[str] | None:
     found: set[str] = set()
     if isinstance(expr, Literal):

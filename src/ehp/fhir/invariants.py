@@ -35,6 +35,7 @@ from ehp.fhir.fhirpath_eval import (
     compile_expression,
     focus_elements,
     is_satisfied,
+    presence_only,
 )
 from ehp.fhir.issues import Issue
 
@@ -50,6 +51,8 @@ class _Compiled:
     run: Function
     needs: frozenset[str] | None = None
     """The focus's child elements the expression depends on (None: it may depend on more)."""
+    by_presence: bool = False
+    """The outcome depends only on which of :attr:`needs` are present (see ``presence_only``)."""
 
     def issue(self, expression: str) -> Issue:
         constraint = self.constraint
@@ -64,7 +67,10 @@ class _Compiled:
 def _compile_all(constraints: tuple[Constraint, ...]) -> tuple[_Compiled, ...]:
     return tuple(
         _Compiled(
-            constraint, compile_expression(constraint.expression), focus_elements(constraint.expression)
+            constraint,
+            compile_expression(constraint.expression),
+            focus_elements(constraint.expression),
+            presence_only(constraint.expression),
         )
         for constraint in constraints
         if constraint.key not in NATIVE
@@ -172,6 +178,10 @@ class _Walk:
             needs = invariant.needs
             if present is not None and needs is not None and needs.isdisjoint(present):
                 satisfied = _on_empty(invariant, node.type)
+                if satisfied is None:
+                    continue
+            elif present is not None and needs is not None and invariant.by_presence:
+                satisfied = _by_presence(invariant, node, env, needs & present)
                 if satisfied is None:
                     continue
             else:
@@ -290,11 +300,33 @@ def _element_names(type_name: str) -> Mapping[str, str]:
 
 
 def _present(type_name: str, value: dict[Any, Any]) -> set[str]:
+    """The elements of a node that give FHIRPath at least one item (``null`` and ``[]`` give none,
+    so they count as absent, as the evaluation would see them)."""
     names = _element_names(type_name)
-    return {names[key] for key in value if type(key) is str and key in names}
+    return {
+        names[key]
+        for key, item in value.items()
+        if type(key) is str
+        and key in names
+        and item is not None
+        and not (type(item) is list and not any(x is not None for x in item))
+    }
 
 
 _EMPTY_OUTCOMES: dict[tuple[str, str], bool | None] = {}
+_PRESENCE_OUTCOMES: dict[tuple[int, str, frozenset[str]], bool | None] = {}
+
+
+def _by_presence(invariant: _Compiled, node: Node, env: Env, present: frozenset[str]) -> bool | None:
+    """A presence-only invariant's outcome for this set of present elements: evaluated on the first
+    node that has it, then remembered (``obs-6`` and ``qty-3`` on every Observation: a dict look-up)."""
+    key = (id(invariant), node.type, present)
+    if key not in _PRESENCE_OUTCOMES:
+        try:
+            _PRESENCE_OUTCOMES[key] = is_satisfied(invariant.run([node], env))
+        except NO_ANSWER:
+            _PRESENCE_OUTCOMES[key] = None
+    return _PRESENCE_OUTCOMES[key]
 
 
 def _on_empty(invariant: _Compiled, type_name: str) -> bool | None:
