@@ -3,7 +3,8 @@ validator checks them against the official SearchParameters:
 
 * a SearchParameter ``derivedFrom`` an official one keeps its type, and its bases are among the
   parent's (an official parameter on ``Resource`` or ``DomainResource`` covers every type); the
-  parts of its ``expression`` that start with a type name start with one of its bases;
+  parts of its ``expression`` that start with a type name start with one of its bases (unless a
+  base is abstract: what a concrete type's parameter may say is the custom parameter rule's job);
 * a CapabilityStatement's ``rest.resource.searchParam`` whose ``definition`` is an official
   SearchParameter has that parameter's type;
 * a CodeSystem declares each property code and URI once, gives a standard property
@@ -39,7 +40,7 @@ def check_conformance_resource(resource: dict[Any, Any], path: str, issues: list
 def _search_parameter(resource: dict[Any, Any], path: str, issues: list[Issue]) -> None:
     bases = [base for base in resource.get("base") or [] if isinstance(base, str)]
     expression = resource.get("expression")
-    if isinstance(expression, str) and bases:
+    if isinstance(expression, str) and bases and _ABSTRACT.isdisjoint(bases):
         for part in expression.split("|"):
             found = _TYPE_AT_START.match(part)
             if found and is_resource_type(found.group(1)) and found.group(1) not in bases:
