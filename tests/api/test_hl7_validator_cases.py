@@ -27,9 +27,6 @@ CASES: list[dict[str, Any]] = (
 )
 
 NOT_COVERED: dict[str, str] = {
-    "vs-params-2": "ValueSet filter parameter extensions (an R5 extension backported)",
-    "vs-params-3": "ValueSet filter parameter extensions (an R5 extension backported)",
-    "vs-params-4": "ValueSet filter parameter extensions (an R5 extension backported)",
     "obs-vs-1": "a profile of an implementation guide not loaded (cardx-htn average-smbp, from bp)",
     "mr-covid-m": "a wrong SNOMED CT display (SNOMED CT is not in the package)",
 }

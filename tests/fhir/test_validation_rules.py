@@ -327,3 +327,41 @@ def test_presence_only_invariants_are_remembered_by_what_is_present() -> None:
         assert weighed({"value": 70, "code": "kg", "system": "http://unitsofmeasure.org"}) == []
         assert weighed({"value": 70}) == []
         assert weighed({"value": 70, "system": "http://unitsofmeasure.org"}) == []
+
+
+def test_value_set_filter_expressions_use_declared_parameters() -> None:
+    parameter = {
+        "url": "http://hl7.org/fhir/tools/StructureDefinition/valueset-parameter",
+        "extension": [{"url": "name", "valueCode": "p-inactive"}],
+    }
+
+    def value_set(language: str, expression: str) -> dict[str, Any]:
+        filtered = {
+            "property": "inactive",
+            "op": "=",
+            "_value": {
+                "extension": [
+                    {
+                        "url": "http://hl7.org/fhir/StructureDefinition/cqf-expression",
+                        "valueExpression": {"language": language, "expression": expression},
+                    }
+                ]
+            },
+        }
+        include = {"system": "http://snomed.info/sct", "filter": [filtered]}
+        return {
+            "resourceType": "ValueSet",
+            "status": "draft",
+            "extension": [parameter],
+            "compose": {"include": [include]},
+        }
+
+    assert errors(value_set("text/fhirpath", "%p-inactive")) == []
+    for language, expression in [
+        ("text/fhirpath", "%p-other"),
+        ("text/fhirpath", "$ and %p-inactive"),
+        ("text/cql", "%p-inactive"),
+    ]:
+        assert errors(value_set(language, expression)) == [
+            ("invalid", "ValueSet.compose.include[0].filter[0]")
+        ]

@@ -7,6 +7,9 @@ validator checks them against the official SearchParameters:
   base is abstract: what a concrete type's parameter may say is the custom parameter rule's job);
 * a CapabilityStatement's ``rest.resource.searchParam`` whose ``definition`` is an official
   SearchParameter has that parameter's type;
+* a ValueSet's filter values given as expressions (the ``cqf-expression`` extension on
+  ``filter._value``) are FHIRPath (``text/fhirpath``) that parses, and every ``%name`` they use is
+  a parameter the ValueSet declares (the ``valueset-parameter`` extension of HL7's tools IG);
 * a CodeSystem declares each property code and URI once, gives a standard property
   (``http://hl7.org/fhir/concept-properties#notSelectable``) its standard code and type, defines
   each concept code once, and its concepts' property values have the declared property's type.
@@ -18,9 +21,13 @@ import re
 from typing import Any
 
 from ehp.fhir.definitions import is_resource_type, official_search_parameter
+from ehp.fhir.fhirpath_parse import Var, parse
 from ehp.fhir.issues import Issue
 
-__all__ = ["check_conformance_resource"]
+__all__ = ["CONFORMANCE_TYPES", "check_conformance_resource"]
+
+CONFORMANCE_TYPES = frozenset({"SearchParameter", "CapabilityStatement", "CodeSystem", "ValueSet"})
+"""The types :func:`check_conformance_resource` has rules for."""
 
 _ABSTRACT = frozenset({"Resource", "DomainResource"})
 _TYPE_AT_START = re.compile(r"\s*\(?\s*([A-Z][A-Za-z]*)\.")
@@ -35,6 +42,8 @@ def check_conformance_resource(resource: dict[Any, Any], path: str, issues: list
         _capability_statement(resource, path, issues)
     elif resource_type == "CodeSystem":
         _code_system(resource, path, issues)
+    elif resource_type == "ValueSet":
+        _value_set(resource, path, issues)
 
 
 def _search_parameter(resource: dict[Any, Any], path: str, issues: list[Issue]) -> None:
@@ -190,6 +199,84 @@ def _code_system(resource: dict[Any, Any], path: str, issues: list[Issue]) -> No
         pending.extend(
             (f"{where}.concept[{index}]", child) for index, child in _items(concept.get("concept"))
         )
+
+
+VALUE_SET_PARAMETER = "http://hl7.org/fhir/tools/StructureDefinition/valueset-parameter"
+CQF_EXPRESSION = "http://hl7.org/fhir/StructureDefinition/cqf-expression"
+_STANDARD_VARIABLES = frozenset({"resource", "rootResource", "context", "ucum", "sct", "loinc", "$this"})
+
+
+def _value_set(resource: dict[Any, Any], path: str, issues: list[Issue]) -> None:
+    declared = {
+        item.get("valueCode")
+        for extension in resource.get("extension") or []
+        if isinstance(extension, dict) and extension.get("url") == VALUE_SET_PARAMETER
+        for item in extension.get("extension") or []
+        if isinstance(item, dict) and item.get("url") == "name"
+    }
+    compose = resource.get("compose")
+    if not isinstance(compose, dict):
+        return
+    for part in ("include", "exclude"):
+        for index, include in _items(compose.get(part)):
+            for position, condition in _items(include.get("filter")):
+                holder = condition.get("_value")
+                extensions = holder.get("extension") if isinstance(holder, dict) else None
+                for expression in _items(extensions):
+                    if expression[1].get("url") != CQF_EXPRESSION:
+                        continue
+                    where = f"{path}.compose.{part}[{index}].filter[{position}]"
+                    _filter_expression(expression[1].get("valueExpression"), declared, where, issues)
+
+
+def _filter_expression(value: Any, declared: set[Any], where: str, issues: list[Issue]) -> None:
+    if not isinstance(value, dict):
+        return
+    language, text = value.get("language"), value.get("expression")
+    if language != "text/fhirpath":
+        issues.append(
+            Issue(
+                "error",
+                "invalid",
+                f"a ValueSet filter expression must be 'text/fhirpath', not {language!r}",
+                where,
+            )
+        )
+        return
+    if not isinstance(text, str):
+        return
+    try:
+        tree = parse(text)
+    except ValueError as failure:
+        issues.append(
+            Issue(
+                "error", "invalid", f"the filter expression {text!r} is not valid FHIRPath: {failure}", where
+            )
+        )
+        return
+    for name in sorted(_variables(tree)):
+        if name not in declared and name not in _STANDARD_VARIABLES and not name.startswith(("vs-", "ext-")):
+            issues.append(
+                Issue(
+                    "error",
+                    "invalid",
+                    f"the filter expression {text!r} uses %{name}, which is not a parameter of this ValueSet",
+                    where,
+                )
+            )
+
+
+def _variables(expr: Any) -> set[str]:
+    """The environment variables (``%name``) an expression uses."""
+    if isinstance(expr, Var):
+        return {expr.name}
+    found: set[str] = set()
+    for field_name in getattr(expr, "__dataclass_fields__", {}):
+        child = getattr(expr, field_name)
+        for item in child if isinstance(child, tuple) else (child,):
+            if hasattr(item, "__dataclass_fields__"):
+                found |= _variables(item)
+    return found
 
 
 def _items(value: Any) -> list[tuple[int, dict[Any, Any]]]:

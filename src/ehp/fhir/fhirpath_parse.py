@@ -88,13 +88,15 @@ class TypeOp:
 
 Expr = Ident | Literal | Var | Member | Call | Index | Binary | TypeOp
 
+# An environment variable may hold hyphens, as FHIR's own do (``%vs-observation-status``,
+# ``%ext-...``) and as HL7's validator reads them (``%p-inactive``, a ValueSet parameter).
 _TOKEN = re.compile(
     r"""\s*(?:
       (?P<num>\d+(?:\.\d+)?)
     | (?P<str>'(?:[^'\\]|\\.)*')
     | (?P<delim>`(?:[^`\\]|\\.)*`)
     | (?P<date>@[0-9T][0-9:.+\-TZ]*)
-    | (?P<var>[%$](?:[A-Za-z_][A-Za-z0-9_]*|`(?:[^`\\]|\\.)*`|'(?:[^'\\]|\\.)*'))
+    | (?P<var>%(?:[A-Za-z_][A-Za-z0-9_\-]*|`(?:[^`\\]|\\.)*`|'(?:[^'\\]|\\.)*')|\$[A-Za-z_][A-Za-z0-9_]*)
     | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
     | (?P<op><=|>=|!=|!~|[.\[\](){},|=<>~&*/+-])
     )""",

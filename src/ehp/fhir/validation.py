@@ -57,7 +57,7 @@ from typing import Any
 
 from ehp.environment import whole_number
 from ehp.fhir.bundles import check_bundle
-from ehp.fhir.conformance import check_conformance_resource
+from ehp.fhir.conformance import CONFORMANCE_TYPES, check_conformance_resource
 from ehp.fhir.definitions import (
     ElementDef,
     code_system_displays,
@@ -371,7 +371,7 @@ def _resource(value: dict[Any, Any], path: str, issues: list[Issue], depth: int,
         _contained_ids(held, path, issues)
     if resource_type == "Bundle":
         check_bundle(value, path, issues)
-    elif resource_type in ("SearchParameter", "CapabilityStatement", "CodeSystem"):
+    elif resource_type in CONFORMANCE_TYPES:
         check_conformance_resource(value, path, issues)
     if contained:
         _contained_rules(value, path, issues)
