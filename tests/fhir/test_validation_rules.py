@@ -365,3 +365,14 @@ def test_value_set_filter_expressions_use_declared_parameters() -> None:
         assert errors(value_set(language, expression)) == [
             ("invalid", "ValueSet.compose.include[0].filter[0]")
         ]
+
+
+def test_operation_outcomes_list_the_most_severe_first() -> None:
+    from ehp.fhir.issues import issues_to_operation_outcome
+
+    found = validate_resource(
+        {"resourceType": "Patient", "name": [{"period": {"start": "2020", "end": "2019"}}]}
+    )
+    severities = [issue["severity"] for issue in issues_to_operation_outcome(found)["issue"]]
+    assert severities == sorted(severities, key=["fatal", "error", "warning", "information"].index)
+    assert severities[0] == "error" and "information" in severities

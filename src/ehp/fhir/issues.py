@@ -45,12 +45,18 @@ def issue_to_json(issue: Issue) -> dict[str, Any]:
     return entry
 
 
+_RANK = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
+
+
 def issues_to_operation_outcome(issues: Iterable[Issue]) -> dict[str, Any]:
     """An OperationOutcome resource (as a JSON dict) listing the issues.
 
     FHIR requires at least one issue, so an empty list gives a single informational "no issues".
+    The most severe come first (a reader sees the errors before dom-6's best-practice hint); the
+    order within a severity is kept.
     """
-    entries = [issue_to_json(issue) for issue in issues]
+    ordered = sorted(issues, key=lambda issue: _RANK.get(issue.severity, len(_RANK)))
+    entries = [issue_to_json(issue) for issue in ordered]
     if not entries:
         entries = [{"severity": "information", "code": "informational", "diagnostics": "No issues detected"}]
     return {"resourceType": "OperationOutcome", "issue": entries}
