@@ -23,10 +23,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ehp.fhir.issues import Issue
+from ehp.fhir.primitives import ABSOLUTE_URI
 
 __all__ = ["check_bundle"]
 
-_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
 _RESTFUL_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S*/([A-Z][A-Za-z]*)/([A-Za-z0-9\-.]{1,64})")
 _ONCE = ("self", "first", "previous", "next", "last")
 _PAGING = frozenset({"first", "previous", "next", "last", "prev"})
@@ -45,7 +45,7 @@ def check_bundle(bundle: dict[Any, Any], path: str, issues: list[Issue]) -> None
         if type(full_url) is not str:
             continue
         where = f"{path}.entry[{position}]"
-        if not _ABSOLUTE_URI.fullmatch(full_url):
+        if not ABSOLUTE_URI.fullmatch(full_url):
             issues.append(
                 Issue("error", "invalid", f"the fullUrl must be an absolute URL (not {full_url!r})", where)
             )

@@ -20,7 +20,6 @@ holder only as an Element), a root ``max`` of 1 across siblings, and FHIRPath co
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from ehp.environment import choice
@@ -32,6 +31,7 @@ from ehp.fhir.definitions import (
     type_parents,
 )
 from ehp.fhir.issues import Issue
+from ehp.fhir.primitives import ABSOLUTE_URI
 
 __all__ = [
     "ATTACHMENT_REASON",
@@ -46,7 +46,6 @@ __all__ = [
 
 UnknownPolicy = Literal["warning", "error", "ignore"]
 POLICIES: tuple[UnknownPolicy, ...] = ("warning", "error", "ignore")
-_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
 
 
 ATTACHMENT_REASON = "http://ehp.kz/fhir/StructureDefinition/attachment-reason"
@@ -88,7 +87,7 @@ def check_extension(
         return
     if holder == "Extension":
         return
-    if not _ABSOLUTE_URI.fullmatch(url):
+    if not ABSOLUTE_URI.fullmatch(url):
         issues.append(
             Issue("error", "structure", f"an extension URL must be absolute ({url!r})", f"{path}.url")
         )

@@ -162,19 +162,10 @@ def _json_keys(type_name: str) -> Mapping[str, tuple[str, ElementDef]]:
     """JSON property → (element type, definition) for a type: choice variants spelled out."""
     table = element_tables().get(type_name, {})
     keys: dict[str, tuple[str, ElementDef]] = {}
-    for name, element in table.items():
-        if element.choice:
-            for choice in element.types:
-                keys[name + choice[0].upper() + choice[1:]] = (choice, element)
-        else:
-            keys[name] = (_element_type(element), element)
+    for element in table.values():
+        for key, type_name in element.json_keys():
+            keys[key] = (type_name, element)
     return keys
-
-
-def _element_type(element: ElementDef) -> str:
-    if element.context is not None:
-        return element.context
-    return element.types[0] if element.types else "Element"
 
 
 def _add(out: list[Node], value: Any, key: str, type_name: str, holder: dict[str, Any]) -> None:
@@ -224,11 +215,7 @@ def _variants(type_name: str, name: str) -> tuple[tuple[str, str, str], ...] | N
     element = table.get(name)
     if element is None:
         return ()
-    if element.choice:
-        keys = [(name + choice[0].upper() + choice[1:], choice) for choice in element.types]
-    else:
-        keys = [(name, _element_type(element))]
-    return tuple((key, "_" + key, choice) for key, choice in keys)
+    return tuple((key, "_" + key, choice) for key, choice in element.json_keys())
 
 
 def all_children(node: Node, out: list[Node]) -> None:

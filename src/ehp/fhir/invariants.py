@@ -262,13 +262,8 @@ def _plan(type_name: str) -> Mapping[str, _Step]:
     relevant = _relevant()
     plan: dict[str, _Step] = {}
     for name, element in element_tables().get(type_name, {}).items():
-        variants = (
-            [(name + code[0].upper() + code[1:], code) for code in element.types]
-            if element.choice
-            else [(name, element.context or (element.types[0] if element.types else "Element"))]
-        )
         extra = by_element.get(f"{type_name}.{name}", ())
-        for key, element_type in variants:
+        for key, element_type in element.json_keys():
             is_resource = element_type in ("Resource", "DomainResource")
             descend = element_type in relevant
             complex_type = element_type in element_tables()  # may hold extensions
@@ -293,8 +288,7 @@ def _element_names(type_name: str) -> Mapping[str, str]:
     """JSON property (choice variants, ``_`` siblings) → element name, for a type."""
     names: dict[str, str] = {}
     for name, element in element_tables().get(type_name, {}).items():
-        keys = [name + code[0].upper() + code[1:] for code in element.types] if element.choice else [name]
-        for key in keys:
+        for key, _ in element.json_keys():
             names[key] = names["_" + key] = name
     return names
 

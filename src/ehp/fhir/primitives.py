@@ -50,6 +50,9 @@ STRICT_UUID_URN = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9
 urn:uuid: values are only warned about (R4 allows them; so does HL7's validator); in a uri, url or
 canonical a malformed one (not 8-4-4-4-12 hex digits, any case) is an error, as there."""
 _ANY_CASE_UUID_URN = re.compile(STRICT_UUID_URN.pattern, re.IGNORECASE)
+ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
+"""A URI with a scheme (``urn:uuid:…``, ``http://…``): what fullUrls, Coding.system and extension
+URLs must be."""
 _ABSOLUTE_REFERENCE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S+")
 _RESTFUL_TAIL = re.compile(rf"/([A-Z][A-Za-z]*)/{_ID}(?:/_history/{_ID})?\Z")
 

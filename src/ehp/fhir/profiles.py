@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from ehp.fhir.definitions import (
     Constraint,
+    choice_key,
     core_profile,
     element_constraints,
     element_tables,
@@ -275,9 +276,8 @@ class _Check:
                     and key.startswith(child.name)
                     and key[len(child.name) : len(child.name) + 1].isupper()
                 ):
-                    suffix = key[len(child.name) :]
                     type_name = next(
-                        (code for code in child.types if code[0].upper() + code[1:] == suffix), None
+                        (code for code in child.types if choice_key(child.name, code) == key), None
                     )
                     if type_name is None:
                         self.error(

@@ -48,7 +48,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import re
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -71,6 +70,7 @@ from ehp.fhir.extensions import UnknownPolicy, check_extension, default_policy
 from ehp.fhir.invariants import check_invariants
 from ehp.fhir.issues import Issue, Severity
 from ehp.fhir.primitives import (
+    ABSOLUTE_URI,
     STRICT_UUID_URN,
     Checker,
     Problem,
@@ -179,7 +179,7 @@ def _add_element(
     owner: _Type, definition: ElementDef, types: dict[str, _Type], checkers: dict[str, Checker]
 ) -> None:
     if definition.choice:
-        variants = [(definition.name + code[0].upper() + code[1:], code) for code in definition.types]
+        variants = list(definition.json_keys())
         owner.choices[definition.name] = tuple(key for key, _ in variants)
     else:
         variants = [(definition.name, definition.types[0] if definition.types else "BackboneElement")]
@@ -759,7 +759,6 @@ def _reference(value: dict[Any, Any], element: _Element, path: str, issues: list
         )
 
 
-_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
 _VALUE_SET_URL = "http://hl7.org/fhir/ValueSet/"
 _HL7_TERMINOLOGY = "http://terminology.hl7.org/"
 
@@ -770,7 +769,7 @@ def _coding(value: dict[Any, Any], element: _Element, path: str, issues: list[Is
     system = value.get("system")
     if not isinstance(system, str):
         return
-    if not _ABSOLUTE_URI.fullmatch(system):
+    if not ABSOLUTE_URI.fullmatch(system):
         _error(
             issues,
             "invalid",
@@ -837,7 +836,7 @@ def _include_system(value: dict[Any, Any], element: _Element, path: str, issues:
     """``ValueSet.compose.include.system`` (and ``exclude``) must be absolute: a contained code
     system is named by its own URL (and the valueset-system extension), not ``#id``."""
     system = value.get("system")
-    if isinstance(system, str) and not _ABSOLUTE_URI.fullmatch(system):
+    if isinstance(system, str) and not ABSOLUTE_URI.fullmatch(system):
         _error(
             issues,
             "invalid",

@@ -49,6 +49,19 @@ class ElementDef:
     def is_array(self) -> bool:
         return self.max != "1"
 
+    def json_keys(self) -> tuple[tuple[str, str], ...]:
+        """(JSON property, type) of each way the element appears: every variant of a choice
+        (``valueQuantity``, Quantity), else the element's own name and its type (the
+        BackboneElement path or contentReference target when it has children of its own)."""
+        if self.choice:
+            return tuple((choice_key(self.name, code), code) for code in self.types)
+        return ((self.name, self.context or (self.types[0] if self.types else "Element")),)
+
+
+def choice_key(name: str, type_code: str) -> str:
+    """The JSON property of one variant of a choice element: ``value`` + ``dateTime`` → ``valueDateTime``."""
+    return name + type_code[0].upper() + type_code[1:]
+
 
 @cache
 def _load(name: str) -> dict[str, Any]:
