@@ -17,7 +17,7 @@ from tests.security.test_app_launch import REDIRECT, authorize_params, ehp, orig
 
 def _log_in(server: BenchServer, username: str, scope: str) -> httpx.Client:
     verifier, challenge = pkce()
-    params = authorize_params(challenge, scope=scope)
+    params = authorize_params(challenge, server.base, scope=scope)
     page = httpx.get(f"{origin(server)}/auth/authorize", params=params)
     assert page.status_code == 200, page.text
     fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text))

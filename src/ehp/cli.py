@@ -37,8 +37,10 @@ from ehp.bench.sync_bench import bench_sync
 from ehp.bench.validation_bench import bench_validation
 from ehp.commands.registry import register as register_registry_commands
 from ehp.demo import demo_hints, demo_logins, prepare_demo
-from ehp.security.cli import audit_app, client_app, keys_app, role_app, user_app
+from ehp.security.authenticator import PUBLIC_BASE_URLS_VARIABLE
+from ehp.security.cli import audit_app, client_app, keys_app, launch, role_app, user_app
 from ehp.security.cli import token as security_token
+from ehp.security.issuers import TRUSTED_ISSUERS_VARIABLE, load_trusted_issuers
 from ehp.server.app import create_app
 from ehp.server.connections import GuardedProtocol
 from ehp.store.database import DatabaseUrlError, migrate, open_engine
@@ -91,9 +93,28 @@ def serve(
     client_key: Annotated[
         Path | None, typer.Option(help="Node: the PEM private key signing its client assertions.")
     ] = None,
+    trusted_issuers: Annotated[
+        Path | None,
+        typer.Option(
+            help="A JSON list of external identity providers whose tokens are accepted (issuer, "
+            "jwks_uri, audience, algorithms, subject: fhirUser | iin:<claim> | sub)."
+        ),
+    ] = None,
+    public_base_url: Annotated[
+        list[str] | None,
+        typer.Option(help="A FHIR base URL apps know this server by (repeatable; default: the URL served)."),
+    ] = None,
 ) -> None:
     """Serve the FHIR API at http://HOST:PORT/fhir, creating or migrating the schema first."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if trusted_issuers is not None:
+        try:
+            load_trusted_issuers(trusted_issuers)
+        except ValueError as failure:
+            raise typer.BadParameter(str(failure), param_hint="--trusted-issuers") from None
+        os.environ[TRUSTED_ISSUERS_VARIABLE] = str(trusted_issuers.resolve())
+    if public_base_url:
+        os.environ[PUBLIC_BASE_URLS_VARIABLE] = " ".join(public_base_url)
     try:
         engine = open_engine(database)
     except DatabaseUrlError as failure:
@@ -215,6 +236,7 @@ def bench_store(
 
 
 app.command("token")(security_token)
+app.command("launch")(launch)
 app.add_typer(audit_app, name="audit")
 app.add_typer(client_app, name="client")
 app.add_typer(user_app, name="user")

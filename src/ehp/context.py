@@ -30,6 +30,8 @@ class RequestContext:
     roles: frozenset[str] = frozenset()
     """The roles given to the actor as data (``administrator``, ``analyst``,
     ``privacy-officer:Organization/ID``), looked up for the token's issuer and subject."""
+    patient_in_context: str | None = None
+    """The patient id a SMART launch bound the token to: it opens that passport only."""
     audit_numbers: Iterator[int] = field(default_factory=count, compare=False, repr=False)
     """Numbers the request's AuditEvents (``{request_id}-{n}``) across all of it: a Bundle's
     entries each have their own access decision but share the request id."""

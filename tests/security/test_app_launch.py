@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from ehp.bench.servers import BenchServer
-from ehp.security.authenticator import DEFAULT_AUDIENCE
 from tests.security.test_tokens import cli_token
 
 REDIRECT = "http://127.0.0.1:9/callback"
+ENGLISH = {"Accept-Language": "en"}
 PASSWORD = "correct horse battery"
 
 
@@ -31,14 +31,14 @@ def pkce() -> tuple[str, str]:
     return verifier, challenge
 
 
-def authorize_params(challenge: str, **overrides: str) -> dict[str, str]:
+def authorize_params(challenge: str, aud: str, **overrides: str) -> dict[str, str]:
     params = {
         "response_type": "code",
         "client_id": "passport-app",
         "redirect_uri": REDIRECT,
         "scope": "launch/patient patient/*.rs openid fhirUser",
         "state": "xyz-123",
-        "aud": DEFAULT_AUDIENCE,
+        "aud": aud,
         "code_challenge": challenge,
         "code_challenge_method": "S256",
     }
@@ -50,12 +50,12 @@ def origin(server: BenchServer) -> str:
 
 
 def log_in(server: BenchServer, challenge: str, password: str) -> httpx.Response:
-    page = httpx.get(f"{origin(server)}/auth/authorize", params=authorize_params(challenge))
+    page = httpx.get(f"{origin(server)}/auth/authorize", params=authorize_params(challenge, server.base))
     assert page.status_code == 200, page.text
     fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text))
     assert fields["client_id"] == "passport-app"
     form = fields | {"username": "anna", "password": password}
-    return httpx.post(f"{origin(server)}/auth/authorize", data=form)
+    return httpx.post(f"{origin(server)}/auth/authorize", data=form, headers=ENGLISH)
 
 
 @pytest.fixture(scope="module")
@@ -130,12 +130,12 @@ def test_bad_authorization_requests(launch: BenchServer) -> None:
     secured = launch
     _, challenge = pkce()
     unknown = httpx.get(
-        f"{origin(secured)}/auth/authorize", params=authorize_params(challenge, client_id="nope")
+        f"{origin(secured)}/auth/authorize", params=authorize_params(challenge, secured.base, client_id="nope")
     )
     assert unknown.status_code == 400
-    elsewhere = authorize_params(challenge, redirect_uri="https://evil.example/cb")
+    elsewhere = authorize_params(challenge, secured.base, redirect_uri="https://evil.example/cb")
     assert httpx.get(f"{origin(secured)}/auth/authorize", params=elsewhere).status_code == 400
-    without_pkce = authorize_params(challenge, code_challenge_method="plain")
+    without_pkce = authorize_params(challenge, secured.base, code_challenge_method="plain")
     told = httpx.get(f"{origin(secured)}/auth/authorize", params=without_pkce)
     assert told.status_code == 302
     assert parse_qs(urlsplit(told.headers["location"]).query)["error"] == ["invalid_request"]
@@ -148,10 +148,12 @@ def test_a_password_guesser_is_locked_out_even_with_the_right_password(launch: B
     _, challenge = pkce()
 
     def attempt(password: str) -> httpx.Response:
-        page = httpx.get(f"{origin(launch)}/auth/authorize", params=authorize_params(challenge))
+        page = httpx.get(f"{origin(launch)}/auth/authorize", params=authorize_params(challenge, launch.base))
         fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text))
         return httpx.post(
-            f"{origin(launch)}/auth/authorize", data=fields | {"username": "boris", "password": password}
+            f"{origin(launch)}/auth/authorize",
+            data=fields | {"username": "boris", "password": password},
+            headers=ENGLISH,
         )
 
     statuses = [attempt(f"guess-{n}").status_code for n in range(5)]

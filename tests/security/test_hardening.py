@@ -87,7 +87,7 @@ def test_a_token_lives_at_most_a_day(secured: BenchServer) -> None:
 def test_a_client_assertions_jti_is_kept_past_its_expiry_plus_leeway(secured: BenchServer) -> None:
     """An assertion expired 10 s ago is still inside the 30 s leeway, so its jti must be kept:
     the clean-up of used assertions forgets only those that can no longer be accepted."""
-    from ehp.security.backend_services import _remember
+    from ehp.security.assertions import _remember
 
     engine = open_engine(secured.database, pool_size=1)
     try:
@@ -98,7 +98,7 @@ def test_a_client_assertions_jti_is_kept_past_its_expiry_plus_leeway(secured: Be
                 select(used_assertions.c.jti).where(used_assertions.c.jti == "jti-recent")
             ).all()
         assert kept, "forgotten while a replay would still pass the leeway"
-        from ehp.security.backend_services import OAuthError
+        from ehp.security.assertions import OAuthError
 
         with pytest.raises(OAuthError):
             _remember(engine, "jti-recent", int(time.time()) - 10)

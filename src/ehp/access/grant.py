@@ -21,7 +21,7 @@ passport and those of the people they represent (:mod:`ehp.access.representative
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, or_, select
@@ -63,6 +63,27 @@ class Grant:
     @property
     def citizen(self) -> bool:
         return self.subject.startswith("Patient/")
+
+    @property
+    def actor(self) -> str:
+        """Who the grant is of (the subject without a patient binding)."""
+        return self.subject.partition("#")[0]
+
+    def bound_to(self, patient: str) -> Grant:
+        """This grant narrowed to one patient: a SMART token with that patient in context opens
+        that passport only (even for an administrator), and nothing beyond what it opened before.
+        Its ``subject`` names the binding, so the published search filter is its own."""
+        sees = self.everything or patient in self.patients
+        restricted = {patient: self.restricted[patient]} if patient in self.restricted and not sees else {}
+        return replace(
+            self,
+            subject=f"{self.subject}#{patient}",
+            everything=False,
+            patients=frozenset({patient}) if sees else frozenset(),
+            restricted=restricted,
+            emergency=self.emergency & {patient},
+            own=self.own & {patient},
+        )
 
     def may_see(self, patients: Iterable[str], resource_type: str) -> bool:
         if self.everything:

@@ -84,7 +84,7 @@ class AccessPolicy:
         self.settings = settings
         self._lock = threading.Lock()
         self._publishing = threading.Lock()
-        self._cache: dict[tuple[str, frozenset[str]], tuple[float, int, Grant]] = {}
+        self._cache: dict[tuple[str, frozenset[str], str | None], tuple[float, int, Grant]] = {}
         self._generation = 0
         self.clauses: dict[tuple[str, tuple[str, ...] | None], tuple[Grant, ColumnElement[bool] | None]] = {}
         """Search conditions built for a grant (reused while that grant is the caller's)."""
@@ -94,7 +94,7 @@ class AccessPolicy:
     def grant(self, ctx: RequestContext) -> Grant:
         """The caller's grant, from its subject and the roles it was given."""
         now = time.monotonic()
-        key = (ctx.actor, ctx.roles)
+        key = (ctx.actor, ctx.roles, ctx.patient_in_context)
         with self._lock:
             cached = self._cache.get(key)
             generation = self._generation
@@ -102,6 +102,8 @@ class AccessPolicy:
             return cached[2]
         with self.store.engine.connect() as connection:
             grant = compute_grant(connection, self.store.params, ctx.actor, now_micros(), ctx.roles)
+        if ctx.patient_in_context is not None:
+            grant = grant.bound_to(ctx.patient_in_context)
         if not grant.everything:
             self._publish(grant)
         with self._lock:

@@ -33,8 +33,10 @@ from ehp.passport.ips import details
 from ehp.passport.record import load_record, read_patient
 from ehp.passport.view import EVENT_KINDS, PassportView, name_in, passport_view
 from ehp.registry.iin import IIN_SYSTEM
+from ehp.scopes import Scopes
 from ehp.search.query import Scope
 from ehp.security.authenticator import Authenticator
+from ehp.security.login_page import Candidate, PatientDirectory
 from ehp.security.permissions import readable_types
 from ehp.security.tokens import TokenError
 
@@ -108,8 +110,39 @@ class PassportPages:
             return self._unaudited(language)
         return self._page("index.html", language, q=text, patients=patients)
 
-    def _find(self, ctx: RequestContext, text: str, base: str, language: str) -> list[Json]:
-        query = [("_count", str(INDEX_SIZE)), ("_sort", "family")]
+    def patient_directory(self) -> PatientDirectory:
+        """The SMART patient picker's view of the patients a user may open: searched as that user
+        (their grant filters it and the audit records it)."""
+
+        def context(subject: str) -> RequestContext:
+            scope = "patient/Patient.rs" if subject.startswith("Patient/") else "user/Patient.rs"
+            roles = self.authenticator.roles(subject) if self.authenticator is not None else frozenset()
+            return RequestContext(actor=subject, scopes=Scopes.parse(scope), roles=roles)
+
+        def candidates(
+            subject: str, query: list[tuple[str, str]], text: str, language: str
+        ) -> list[Candidate]:
+            found = self._find(context(subject), text, "http://ehp.invalid/fhir", language, query)
+            return [Candidate(p["id"], p["name"], p["iin"], p["born"]) for p in found]
+
+        def search(subject: str, text: str, language: str) -> list[Candidate]:
+            return candidates(subject, [], text, language)
+
+        def get(subject: str, patient_id: str, language: str) -> Candidate | None:
+            found = candidates(subject, [("_id", patient_id)], "", language)
+            return found[0] if len(found) == 1 and found[0].id == patient_id else None
+
+        return PatientDirectory(search, get)
+
+    def _find(
+        self,
+        ctx: RequestContext,
+        text: str,
+        base: str,
+        language: str,
+        criteria: list[tuple[str, str]] | None = None,
+    ) -> list[Json]:
+        query = [("_count", str(INDEX_SIZE)), ("_sort", "family"), *(criteria or [])]
         if is_whole_number(text):
             query.append(("identifier", f"{IIN_SYSTEM}|{text}"))
         elif text:

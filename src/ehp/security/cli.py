@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
 import typer
 from sqlalchemy import Engine
 
-from ehp.security.app_launch import register_app
+from ehp.security.app_launch import app_client, new_launch, register_app
 from ehp.security.audit import Anchor, verify
 from ehp.security.authenticator import IssuerSettings
 from ehp.security.backend_services import register_client, remove_client
@@ -19,7 +20,7 @@ from ehp.security.key_encryption import KeyEncryptionError, fingerprint, load_ke
 from ehp.security.keys import rekey, signing_key
 from ehp.security.revocation import revoke_subject
 from ehp.security.roles import ROLES, Role, give_roles, roles_of, set_roles, take_roles
-from ehp.security.tokens import MAX_TOKEN_SECONDS, issue_token
+from ehp.security.tokens import MAX_TOKEN_SECONDS, check_subject, issue_token
 from ehp.security.users import add_user, remove_user
 from ehp.store.database import migrate, open_engine, writer
 
@@ -132,17 +133,21 @@ def client_register(
     database: Annotated[str, typer.Option("--database", help="The server's database URL.")],
     client_id: Annotated[str, typer.Option(help="The client's id (the iss/sub of its assertions).")],
     subject: Annotated[str, typer.Option(help="Who the client acts as, e.g. Organization/ID.")],
-    jwks: Annotated[Path, typer.Option(help="A JSON file with the client's public keys (a JWKS).")],
     scope: Annotated[str, typer.Option(help="The most the client may be granted, e.g. 'system/*.cruds'.")],
+    jwks: Annotated[
+        Path | None, typer.Option(help="A JSON file with the client's public keys (a JWKS).")
+    ] = None,
+    jwks_uri: Annotated[str | None, typer.Option(help="Or the URL of the client's JWKS.")] = None,
     role: RoleOption = None,
 ) -> None:
     """Register a client that authenticates with private_key_jwt at /auth/token."""
     roles = _roles(role)
     with _database(database) as engine:
         try:
-            register_client(engine, client_id, subject, json.loads(jwks.read_text()), scope)
+            keys = json.loads(jwks.read_text()) if jwks is not None else None
+            register_client(engine, client_id, subject, keys, scope, jwks_uri=jwks_uri)
             set_roles(engine, IssuerSettings.from_environment().issuer, subject, roles)
-        except ValueError as failure:
+        except (OSError, ValueError) as failure:
             raise typer.BadParameter(str(failure)) from None
     typer.echo(f"client '{client_id}' registered as {subject} with at most '{scope}'{_as(roles)}")
 
@@ -155,14 +160,64 @@ def client_register_app(
     scope: Annotated[
         str, typer.Option(help="The most the app may be granted, e.g. 'patient/*.rs launch/patient'.")
     ],
+    secret: Annotated[
+        str | None,
+        typer.Option(help="A confidential symmetric app: its client secret (HTTP Basic at /auth/token)."),
+    ] = None,
+    jwks: Annotated[
+        Path | None, typer.Option(help="A confidential asymmetric app: a JSON file with its public keys.")
+    ] = None,
+    jwks_uri: Annotated[
+        str | None, typer.Option(help="A confidential asymmetric app: the URL of its JWKS.")
+    ] = None,
+    launch_uri: Annotated[
+        str | None, typer.Option(help="The app's launch URL, for EHR launches from the passport page.")
+    ] = None,
 ) -> None:
-    """Register a SMART app (a public client using the authorization code flow with PKCE)."""
+    """Register a SMART app: public (PKCE only), or confidential with a secret or its keys."""
     with _database(database) as engine:
         try:
-            register_app(engine, client_id, redirect_uri, scope)
-        except ValueError as failure:
+            keys = json.loads(jwks.read_text()) if jwks is not None else None
+            register_app(
+                engine,
+                client_id,
+                redirect_uri,
+                scope,
+                secret=secret,
+                jwks=keys,
+                jwks_uri=jwks_uri,
+                launch_uri=launch_uri,
+            )
+        except (OSError, ValueError) as failure:
             raise typer.BadParameter(str(failure)) from None
-    typer.echo(f"app '{client_id}' registered with at most '{scope}'")
+    kind = "confidential" if secret or jwks or jwks_uri else "public"
+    typer.echo(f"{kind} app '{client_id}' registered with at most '{scope}'")
+
+
+def launch(
+    database: Annotated[str, typer.Option("--database", help="The server's database URL.")],
+    patient: Annotated[str, typer.Option(help="The patient in context (a Patient id).")],
+    user: Annotated[str, typer.Option(help="Who will log in to the app: Practitioner/ID, Patient/ID...")],
+    client_id: Annotated[
+        str | None, typer.Option(help="Only for this app; its launch URL is printed.")
+    ] = None,
+    iss: Annotated[str | None, typer.Option(help="The FHIR base URL the app is to use.")] = None,
+) -> None:
+    """Start an EHR launch: print a one-time launch id (or the app's launch URL), valid 5 minutes."""
+    with _database(database) as engine:
+        try:
+            check_subject(user)
+        except ValueError as failure:
+            raise typer.BadParameter(str(failure), param_hint="--user") from None
+        app = app_client(engine, client_id) if client_id is not None else None
+        if client_id is not None and app is None:
+            raise typer.BadParameter(f"no app '{client_id}' is registered", param_hint="--client-id")
+        launch_id = new_launch(engine, patient, user, client_id)
+    if app is not None and app.launch_uri and iss:
+        separator = "&" if "?" in app.launch_uri else "?"
+        typer.echo(f"{app.launch_uri}{separator}{urlencode({'iss': iss, 'launch': launch_id})}")
+    else:
+        typer.echo(launch_id)
 
 
 user_app = typer.Typer(help="People who log in to SMART apps (App Launch).", no_args_is_help=True)

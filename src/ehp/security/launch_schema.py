@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, String, Table, Text
 
 from ehp.store.schema import metadata
 
@@ -25,9 +25,15 @@ app_clients = Table(
     Column("redirect_uris", Text, nullable=False),
     Column("scope", Text, nullable=False),
     Column("created", BigInteger, nullable=False),
+    Column("auth_method", String(32), nullable=False, server_default="none"),
+    Column("secret_hash", Text, nullable=True),
+    Column("jwks", Text, nullable=True),
+    Column("jwks_uri", Text, nullable=True),
+    Column("launch_uri", Text, nullable=True),
 )
-"""Registered SMART apps (public clients): their redirect URIs (space-separated) and the most
-they may be granted."""
+"""Registered SMART apps: their redirect URIs (space-separated), the most they may be granted, how
+they authenticate at the token endpoint (``none``: a public app; ``client_secret_basic``: a scrypt
+hash of the secret; ``private_key_jwt``: a JWKS by value or URL) and their EHR-launch URL."""
 
 authorization_codes = Table(
     "authorization_codes",
@@ -39,5 +45,36 @@ authorization_codes = Table(
     Column("scope", Text, nullable=False),
     Column("challenge", String(128), nullable=False),
     Column("expires", BigInteger, nullable=False),
+    Column("patient", String(64), nullable=True),
+    Column("nonce", Text, nullable=True),
 )
 """Authorization codes given but not yet exchanged (SHA-256 of the code; deleted when used)."""
+
+launch_contexts = Table(
+    "launch_contexts",
+    metadata,
+    Column("launch_hash", String(64), primary_key=True),
+    Column("patient", String(64), nullable=False),
+    Column("issued_by", String(128), nullable=False),
+    Column("client_id", String(128), nullable=True),
+    Column("expires", BigInteger, nullable=False),
+)
+"""EHR launches not yet used: the SHA-256 of the ``launch`` id, the patient in context, who started
+it and, when it was for one app, that app."""
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("family", String(64), nullable=False),
+    Column("client_id", String(128), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("patient", String(64), nullable=True),
+    Column("issued", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Column("used", BigInteger, nullable=True),
+    Index("ix_refresh_tokens_family", "family"),
+)
+"""Refresh tokens (SHA-256 of the token). Each is used once: the refresh answers with a new one of
+the same ``family``; a used one presented again is a replay and ends the whole family."""

@@ -37,9 +37,10 @@ oauth_clients = Table(
     Column("jwks", Text, nullable=False),
     Column("scope", Text, nullable=False),
     Column("created", BigInteger, nullable=False),
+    Column("jwks_uri", Text, nullable=True),
 )
 """Registered SMART Backend Services clients: the subject they act as (``Organization/ID``), their
-public keys (a JWKS) and the most they may be granted."""
+public keys (a JWKS, or ``''`` and the URL of one) and the most they may be granted."""
 
 used_assertions = Table(
     "used_assertions",

@@ -23,8 +23,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ehp.scopes import ScopeError, Scopes
 
+EHP_ALGORITHM = "ES256"
+"""What EHP's own issuer signs with; its tokens verify with this algorithm only."""
 ALGORITHMS = ("ES256", "RS256")
-"""Signature algorithms accepted on verification (asymmetric only)."""
+"""Signature algorithms accepted from the one-issuer external provider (``EHP_JWKS_URL``) unless
+it says otherwise (asymmetric only)."""
 SUBJECT = re.compile(
     r"^(admin|(Practitioner|PractitionerRole|Patient|Organization|Device)/[A-Za-z0-9\-.]{1,64})$"
 )
@@ -76,8 +79,11 @@ def issue_token(
     scope: str,
     ttl_seconds: int,
     now: float | None = None,
+    client_id: str | None = None,
+    patient: str | None = None,
 ) -> str:
-    """Sign an access token with the embedded issuer's key."""
+    """Sign an access token with the embedded issuer's key. ``patient`` is the patient in context
+    (SMART launch): the token then opens that patient's passport only."""
     if not 0 < ttl_seconds <= MAX_TOKEN_SECONDS:
         raise ValueError(f"a token lives 1 to {MAX_TOKEN_SECONDS} seconds, not {ttl_seconds}")
     check_subject(subject)
@@ -95,31 +101,40 @@ def issue_token(
     }
     if subject.startswith(("Practitioner", "Patient")):
         claims["fhirUser"] = subject
-    return jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})
+    if client_id is not None:
+        claims["client_id"] = client_id
+    if patient is not None:
+        claims["patient"] = patient
+    return jwt.encode(claims, key, algorithm=EHP_ALGORITHM, headers={"kid": kid})
 
 
 def verify_token(
     token: str,
-    key_for: Callable[[str | None], Any],
+    key_for: Callable[[str | None, str], Any],
     *,
     issuer: str,
-    audience: str,
+    audience: str | list[str],
+    algorithms: tuple[str, ...] = ALGORITHMS,
+    subject_of: Callable[[dict[str, Any]], str] | None = None,
 ) -> VerifiedToken:
-    """Check signature, issuer, audience and time; ``key_for(kid)`` returns the verification key."""
+    """Check signature, issuer, audience and time; ``key_for(kid, alg)`` returns the verification key.
+    ``subject_of(claims)`` maps an external provider's claims to the acting subject (default: ``sub``)."""
     if len(token) > MAX_TOKEN_CHARACTERS:
         raise TokenError(f"token longer than {MAX_TOKEN_CHARACTERS} characters")
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError as failure:
         raise TokenError(f"malformed token: {failure}") from None
-    if header.get("alg") not in ALGORITHMS:
-        raise TokenError(f"token algorithm '{header.get('alg')}' is not accepted (use ES256 or RS256)")
+    if header.get("alg") not in algorithms:
+        raise TokenError(
+            f"token algorithm '{str(header.get('alg'))[:20]}' is not accepted (use {', '.join(algorithms)})"
+        )
     try:
-        key = key_for(header.get("kid"))
+        key = key_for(header.get("kid"), header["alg"])
         claims: dict[str, Any] = jwt.decode(
             token,
             key,
-            algorithms=list(ALGORITHMS),
+            algorithms=[header["alg"]],
             audience=audience,
             issuer=issuer,
             leeway=LEEWAY_SECONDS,
@@ -127,6 +142,8 @@ def verify_token(
         )
     except LookupError as failure:
         raise TokenError(f"token signed with an unknown key: {failure}") from None
+    except jwt.PyJWKClientError as failure:
+        raise TokenError(f"the issuer's keys could not be had: {failure}") from None
     except (jwt.InvalidKeyError, ValueError, TypeError):
         # e.g. an RS256 header naming an EC key: PyJWT cannot even load the key ("Expecting a
         # PEM-formatted key"), which once surfaced as a 500
@@ -137,7 +154,10 @@ def verify_token(
         raise TokenError("token not valid yet") from None
     except jwt.InvalidTokenError as failure:
         raise TokenError(f"invalid token: {failure}") from None
-    subject = str(claims["sub"])
+    try:
+        subject = subject_of(claims) if subject_of is not None else str(claims["sub"])
+    except LookupError as failure:
+        raise TokenError(f"the token's user is not known here: {failure}") from None
     if not SUBJECT.match(subject):
         raise TokenError(f"token subject '{subject}' is not a user, patient, organisation or admin")
     try:

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -28,20 +29,30 @@ from ehp.passport.web import PassportPages
 from ehp.registry.rules import registry_rules
 from ehp.reindex.overlay import open_store, register_search_parameters
 from ehp.reindex.rule import SearchParameterRule
-from ehp.security.app_launch import exchange_code
+from ehp.security.app_launch import registered_origins
+from ehp.security.assertions import OAuthError
 from ehp.security.audit import AnchorFile
 from ehp.security.authenticator import Authenticator, IssuerSettings
-from ehp.security.backend_services import OAuthError, exchange
-from ehp.security.discovery import smart_configuration_document
+from ehp.security.cors import AllowedOrigins, CorsMiddleware
+from ehp.security.discovery import openid_configuration_document, smart_configuration_document
 from ehp.security.login_page import launch_routes
-from ehp.security.revocation import revoke_token
-from ehp.security.tokens import LEEWAY_SECONDS, MAX_TOKEN_CHARACTERS, TokenError
+from ehp.security.oauth import Endpoint, OAuthServer
+from ehp.server.people import iin_holders
 from ehp.server.routes import build_routes
 from ehp.store.database import migrate, open_engine
 from ehp.store.timeouts import statement_timeout_from_environment
 from ehp.sync.central_api import CentralSync
 
 log = logging.getLogger(__name__)
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _oauth_error(failure: OAuthError) -> Response:
+    body = {"error": failure.code, "error_description": str(failure)}
+    headers = dict(NO_STORE)
+    if failure.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="ehp"'
+    return JSONResponse(body, status_code=failure.status, headers=headers)
 
 
 def create_app(
@@ -70,7 +81,9 @@ def create_app(
             "Use it for development and tests only."
         )
     else:
-        authenticator = Authenticator(engine, issuer or IssuerSettings.from_environment())
+        authenticator = Authenticator(
+            engine, issuer or IssuerSettings.from_environment(), iin_lookup=iin_holders(store)
+        )
         service.access = AccessPolicy(
             store,
             AuditQueue(engine, lock=store.write_lock, anchors=AnchorFile.from_environment()),
@@ -87,6 +100,11 @@ def create_app(
             smart_configuration_document(f"{request.url.scheme}://{request.url.netloc}", authenticator)
         )
 
+    async def openid_configuration(request: Request) -> Response:
+        return JSONResponse(
+            openid_configuration_document(f"{request.url.scheme}://{request.url.netloc}", authenticator)
+        )
+
     async def api_docs(request: Request) -> Response:
         """The OpenAPI description of the FHIR API, from the route table (public, like metadata)."""
         wanted = request.query_params.get("types")
@@ -97,42 +115,41 @@ def create_app(
     async def jwks(_: Request) -> Response:
         return JSONResponse(authenticator.jwks() if authenticator else {"keys": []})
 
+    oauth = OAuthServer(engine, authenticator) if authenticator is not None else None
+
+    def oauth_endpoint(request: Request) -> Endpoint:
+        origin = f"{request.url.scheme}://{request.url.netloc}"
+        return Endpoint(f"{origin}/auth/token", f"{origin}/fhir")
+
     async def token_endpoint(request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
-        settings = authenticator.settings if authenticator else IssuerSettings.from_environment()
-        endpoint_url = f"{request.url.scheme}://{request.url.netloc}/auth/token"
+        if oauth is None:
+            failure = OAuthError("unsupported_grant_type", "authentication is off (--auth none): no tokens")
+            return _oauth_error(failure)
+        authorization = request.headers.get("authorization")
         try:
-            if form.get("grant_type") == "authorization_code":
-                answer = await run_in_threadpool(
-                    lambda: exchange_code(engine, form, issuer=settings.issuer, audience=settings.audience)
-                )
-            else:
-                answer = await run_in_threadpool(
-                    exchange, engine, form, endpoint_url, issuer=settings.issuer, audience=settings.audience
-                )
+            answer = await run_in_threadpool(oauth.token, form, authorization, oauth_endpoint(request))
         except OAuthError as failure:
-            body = {"error": failure.code, "error_description": str(failure)}
-            return JSONResponse(body, status_code=failure.status, headers={"Cache-Control": "no-store"})
-        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+            return _oauth_error(failure)
+        return JSONResponse(answer, headers=NO_STORE)
+
+    async def introspect_endpoint(request: Request) -> Response:
+        form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
+        if oauth is None:
+            return JSONResponse({"active": False}, headers=NO_STORE)
+        authorization = request.headers.get("authorization")
+        try:
+            answer = await run_in_threadpool(oauth.introspect, form, authorization, oauth_endpoint(request))
+        except OAuthError as failure:
+            return _oauth_error(failure)
+        return JSONResponse(answer, headers=NO_STORE)
 
     async def revoke_endpoint(request: Request) -> Response:
         """RFC 7009: whoever holds a token may revoke it; the answer is 200 whatever the token."""
         form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
-        token = form.get("token", "")
-        if authenticator is not None and token and len(token) <= MAX_TOKEN_CHARACTERS:
-            try:
-                verified = await run_in_threadpool(authenticator.verify, f"Bearer {token}")
-            except TokenError:
-                verified = None  # unknown, expired or already revoked: nothing to do
-            if verified is not None and isinstance(verified.claims.get("jti"), str):
-                await run_in_threadpool(
-                    revoke_token,
-                    engine,
-                    authenticator.settings.issuer,
-                    verified.claims["jti"],
-                    int(verified.claims["exp"]) + LEEWAY_SECONDS,
-                )
-        return Response(status_code=200, headers={"Cache-Control": "no-store"})
+        if oauth is not None:
+            await run_in_threadpool(oauth.revoke, form)
+        return Response(status_code=200, headers=NO_STORE)
 
     def failed_login(source_address: str | None, reason: str) -> None:
         if service.access is not None:
@@ -147,6 +164,7 @@ def create_app(
             service.access.audit.close()
         engine.dispose()
 
+    pages = PassportPages(service, authenticator)
     sync_routes = CentralSync(store, authenticator, service.access).routes() if role == "central" else []
     app = Starlette(
         routes=[
@@ -154,20 +172,24 @@ def create_app(
             Route("/", home),
             Route("/.well-known/smart-configuration", smart_configuration),
             Route("/fhir/.well-known/smart-configuration", smart_configuration),
+            Route("/.well-known/openid-configuration", openid_configuration),
             Route("/auth/jwks", jwks),
             Route("/auth/token", token_endpoint, methods=["POST"]),
             Route("/auth/revoke", revoke_endpoint, methods=["POST"]),
+            Route("/auth/introspect", introspect_endpoint, methods=["POST"]),
             *launch_routes(
                 engine,
                 authenticator.settings if authenticator else IssuerSettings.from_environment(),
                 failed_login,
+                pages.patient_directory(),
             ),
             Route("/fhir/api-docs", api_docs),
             Route("/fhir", endpoint, methods=methods),
             Route("/fhir/{path:path}", endpoint, methods=methods),
-            *PassportPages(service, authenticator).routes(),
+            *pages.routes(),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(CorsMiddleware, origins=AllowedOrigins(lambda: registered_origins(engine)))],
     )
     app.state.service = service
     return app
