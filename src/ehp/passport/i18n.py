@@ -25,6 +25,7 @@ LABELS: dict[str, tuple[str, str, str]] = {
         "The access could not be recorded, so nothing is shown. Please try again.",
     ),
     "back": ("Пациенттер тізімі", "Список пациентов", "Patient list"),
+    "open-in-app": ("Қосымшада ашу", "Открыть в приложении", "Open in app"),
     # header
     "name": ("Аты-жөні", "ФИО", "Name"),
     "iin": ("ЖСН", "ИИН", "IIN"),

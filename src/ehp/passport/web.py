@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -35,6 +36,7 @@ from ehp.passport.view import EVENT_KINDS, PassportView, name_in, passport_view
 from ehp.registry.iin import IIN_SYSTEM
 from ehp.scopes import Scopes
 from ehp.search.query import Scope
+from ehp.security.app_launch import app_client, launchable_apps, new_launch
 from ehp.security.authenticator import Authenticator
 from ehp.security.login_page import Candidate, PatientDirectory
 from ehp.security.permissions import readable_types
@@ -67,6 +69,7 @@ class PassportPages:
         return [
             Route("/passport", self.index),
             Route("/passport/{patient_id}", self.passport),
+            Route("/passport/{patient_id}/launch", self.launch_app, methods=["POST"]),
             Mount("/passport-static", app=StaticFiles(packages=[("ehp.passport", "static")])),
         ]
 
@@ -204,7 +207,43 @@ class PassportPages:
             data=_json_for_script(data),
             kinds=EVENT_KINDS,
             counts=counts,
+            apps=await run_in_threadpool(launchable_apps, self.service.store.engine)
+            if self.authenticator is not None
+            else [],
         )
+
+    async def launch_app(self, request: Request) -> Response:
+        """ "Open in app": an EHR launch of this patient for the viewing user (SMART App Launch).
+        The user must be able to open the passport (the check is an audited read of the Patient);
+        the app gets a one-time ``launch`` id and this server's FHIR base as ``iss``."""
+        language = self._language(request)
+        if self.authenticator is None:
+            return self._page(
+                "error.html", language, 403, heading="forbidden", message="authentication is off"
+            )
+        try:
+            ctx = self._context(request)
+        except TokenError as failure:
+            return self._page("error.html", language, 401, heading="login-required", message=str(failure))
+        form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
+        patient_id = request.path_params["patient_id"]
+        base = f"{request.url.scheme}://{request.url.netloc}/fhir"
+        engine = self.service.store.engine
+        app = await run_in_threadpool(app_client, engine, form.get("client_id", ""))
+        if app is None or not app.launch_uri:
+            return self._page("error.html", language, 404, heading="no-patients", message="no such app")
+        read = FhirRequest("GET", f"Patient/{patient_id}")
+        answer = await run_in_threadpool(self.service.handle, ctx, read, base)
+        if not await self._recorded():
+            return self._unaudited(language)
+        if answer.status != 200:
+            return self._page(
+                "error.html", language, 404, heading="no-patients", message=f"Patient/{patient_id}"
+            )
+        launch = await run_in_threadpool(new_launch, engine, patient_id, ctx.actor, app.client_id)
+        separator = "&" if "?" in app.launch_uri else "?"
+        target = f"{app.launch_uri}{separator}{urlencode({'iss': base, 'launch': launch})}"
+        return RedirectResponse(target, status_code=303)
 
     def _view(self, ctx: RequestContext, patient_id: str, base: str, language: str) -> PassportView | None:
         """The page's data, or None for a patient that is unknown, deleted or not the caller's to see.

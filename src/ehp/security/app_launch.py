@@ -163,6 +163,17 @@ def app_client(engine: Engine, client_id: str) -> AppClient | None:
     )
 
 
+def launchable_apps(engine: Engine) -> list[str]:
+    """The apps with an EHR-launch URL, for the passport page's "open in app"."""
+    with engine.connect() as connection:
+        found = connection.execute(
+            select(app_clients.c.client_id)
+            .where(app_clients.c.launch_uri.is_not(None))
+            .order_by(app_clients.c.client_id)
+        )
+        return [str(client_id) for client_id in found.scalars()]
+
+
 def registered_origins(engine: Engine) -> frozenset[str]:
     """The origins of every registered app's redirect URIs (for CORS)."""
     with engine.connect() as connection:

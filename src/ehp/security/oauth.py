@@ -29,7 +29,13 @@ from ehp.security.assertions import ASSERTION_TYPE, OAuthError, unverified_issue
 from ehp.security.authenticator import Authenticator
 from ehp.security.backend_services import backend_client, exchange
 from ehp.security.keys import signing_key
-from ehp.security.refresh import issue_refresh, refresh_info, revoke_refresh, use_refresh
+from ehp.security.refresh import (
+    issue_refresh,
+    refresh_client,
+    refresh_info,
+    revoke_refresh,
+    use_refresh,
+)
 from ehp.security.revocation import revoke_token
 from ehp.security.tokens import EHP_ALGORITHM, LEEWAY_SECONDS, MAX_TOKEN_CHARACTERS, TokenError, issue_token
 
@@ -70,6 +76,11 @@ class OAuthServer:
             )
         if not self._authenticator.embedded:
             raise OAuthError("unsupported_grant_type", "this server's users sign in at the external provider")
+        if grant == "refresh_token" and not _authenticates(form, authorization):
+            # a public app may refresh with the token alone (RFC 6749 §6): the token names its app
+            held = refresh_client(self._engine, form.get("refresh_token", ""))
+            if held is not None:
+                form = {**form, "client_id": held}
         client = authenticate_app(
             self._engine, form, authorization, endpoint.token_url, self._authenticator.jwks_cache
         )
@@ -223,6 +234,10 @@ class OAuthServer:
             revoke_token(
                 self._engine, self._settings.issuer, jti, int(verified.claims["exp"]) + LEEWAY_SECONDS
             )
+
+
+def _authenticates(form: dict[str, str], authorization: str | None) -> bool:
+    return bool(form.get("client_id") or form.get("client_assertion") or authorization)
 
 
 def _narrowed(granted: str, asked: str | None) -> str:

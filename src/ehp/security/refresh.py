@@ -144,6 +144,15 @@ def refresh_info(engine: Engine, token: str) -> RefreshGrant | None:
     )
 
 
+def refresh_client(engine: Engine, token: str) -> str | None:
+    """The app a refresh token was issued to, used or not (a replay must still end its family)."""
+    with engine.connect() as connection:
+        client_id = connection.execute(
+            select(refresh_tokens.c.client_id).where(refresh_tokens.c.token_hash == _hash(token))
+        ).scalar()
+    return str(client_id) if client_id is not None else None
+
+
 def end_family(engine: Engine, family: str) -> None:
     with writer(engine).begin() as connection:
         connection.execute(delete(refresh_tokens).where(refresh_tokens.c.family == family))
