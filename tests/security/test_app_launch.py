@@ -130,7 +130,8 @@ def test_bad_authorization_requests(launch: BenchServer) -> None:
     secured = launch
     _, challenge = pkce()
     unknown = httpx.get(
-        f"{origin(secured)}/auth/authorize", params=authorize_params(challenge, secured.base, client_id="nope")
+        f"{origin(secured)}/auth/authorize",
+        params=authorize_params(challenge, secured.base, client_id="nope"),
     )
     assert unknown.status_code == 400
     elsewhere = authorize_params(challenge, secured.base, redirect_uri="https://evil.example/cb")

@@ -74,7 +74,11 @@ def ask(secured: BenchServer, signed: str, scope: str = "system/Observation.rs")
 def test_discovery_names_the_token_endpoint(secured: BenchServer) -> None:
     configuration = httpx.get(f"{secured.base}/.well-known/smart-configuration").json()
     assert configuration["token_endpoint"].endswith("/auth/token")
-    assert configuration["grant_types_supported"] == ["authorization_code", "refresh_token", "client_credentials"]
+    assert configuration["grant_types_supported"] == [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+    ]
     assert "private_key_jwt" in configuration["token_endpoint_auth_methods_supported"]
 
 

@@ -79,14 +79,18 @@ class OAuthServer:
         if grant == "refresh_token" and not _authenticates(form, authorization):
             # a public app may refresh with the token alone (RFC 6749 §6): the token names its app
             held = refresh_client(self._engine, form.get("refresh_token", ""))
-            if held is not None:
-                form = {**form, "client_id": held}
+            if held is None:
+                raise OAuthError("invalid_grant", "the refresh token is unknown, expired or revoked")
+            form = {**form, "client_id": held}
         client = authenticate_app(
             self._engine, form, authorization, endpoint.token_url, self._authenticator.jwks_cache
         )
         if grant == "authorization_code":
             code = redeem_code(self._engine, form, client)
             return self._answer(client, code.subject, code.scope, code.patient, code.nonce, endpoint)
+        live = refresh_info(self._engine, form.get("refresh_token", ""))
+        if live is not None:
+            _narrowed(live.scope, form.get("scope"))  # a refused scope must not spend the token
         used = use_refresh(
             self._engine, form.get("refresh_token", ""), client.client_id, self._settings.issuer
         )
