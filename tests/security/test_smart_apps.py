@@ -19,7 +19,7 @@ import pytest
 
 from ehp.bench.servers import BenchServer, free_port
 from tests.access.conftest import World, _put, give_world_roles, world_resources
-from tests.passport.test_browser import CHROMIUM, require_chromium
+from tests.passport.test_browser import ARTIFACTS, CHROMIUM, require_chromium
 from tests.security.test_app_launch import ehp
 from tests.servers import database_url
 
@@ -76,18 +76,26 @@ def world(tmp_path_factory: pytest.TempPathFactory, app_origin: str) -> Iterator
         yield built
 
 
-def _run_app(start_url: str, username: str, pick: str | None = None) -> dict[str, Any]:
+def _run_app(
+    start_url: str, username: str, pick: str | None = None, shots: str | None = None, locale: str = "en-US"
+) -> dict[str, Any]:
     """Open the app in Chromium, log in at EHP's page (choosing ``pick`` in the picker if asked),
-    and return what the app found."""
+    and return what the app found. With ``shots``, the login and picker pages are photographed on
+    a phone-sized window into ``test-artifacts/{shots}-*.png``."""
     require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
         try:
-            page = browser.new_context(locale="en-US").new_page()
+            size = {"width": 390, "height": 844} if shots else {"width": 1280, "height": 800}
+            page = browser.new_context(locale=locale, viewport=size).new_page()
             page.goto(start_url)
             page.wait_for_selector("input[name=username]", timeout=30_000)
+            if shots:
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / f"{shots}-login.png"), full_page=True)
+                assert page.evaluate("document.documentElement.scrollWidth") <= 390, "no sideways scrolling"
             page.fill("input[name=username]", username)
             page.fill("input[name=password]", PASSWORD)
             page.click("button[type=submit]")
@@ -96,6 +104,9 @@ def _run_app(start_url: str, username: str, pick: str | None = None) -> dict[str
                     f"form:has(input[name=patient][value='{pick}']) button", timeout=30_000
                 )
                 assert "pat-Q" not in page.content(), "the picker offers only patients with a legal basis"
+                if shots:
+                    page.screenshot(path=str(ARTIFACTS / f"{shots}-picker.png"), full_page=True)
+                    assert page.evaluate("document.documentElement.scrollWidth") <= 390
                 page.click(f"form:has(input[name=patient][value='{pick}']) button")
             page.wait_for_function("document.getElementById('result')?.textContent", timeout=60_000)
             result: dict[str, Any] = json.loads(page.text_content("#result") or "{}")
@@ -116,7 +127,13 @@ def test_a_citizen_launches_the_app_standalone(world: World, app_origin: str) ->
 
 
 def test_a_doctor_picks_the_patient_at_a_standalone_launch(world: World, app_origin: str) -> None:
-    found = _run_app(f"{app_origin}/launch.html?iss={world.server.base}", "doc-a", pick="pat-P")
+    found = _run_app(
+        f"{app_origin}/launch.html?iss={world.server.base}",
+        "doc-a",
+        pick="pat-P",
+        shots="smart-kk",
+        locale="kk-KZ",
+    )
     assert "error" not in found, found
     assert found["patientId"] == "pat-P"
     assert found["observations"] == ["obs-P"], "P's PSY record stays closed to the doctor"

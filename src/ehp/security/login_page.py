@@ -198,16 +198,22 @@ def _login_page(language: str, params: dict[str, str], granted: AuthorizeRequest
 
 
 def _picker_page(language: str, ticket: str, text: str, candidates: list[Candidate]) -> str:
-    items = "\n".join(
-        f"""<li><form method="post" action="/auth/authorize/patient?lang={language}">
+    def item(candidate: Candidate) -> str:
+        name = candidate.name or f"Patient/{candidate.id}"
+        facts = [
+            f"{_t(language, key)}: {value}"
+            for key, value in (("iin", candidate.iin), ("born", candidate.born))
+            if value
+        ]
+        details = f"<br>{escape(' · '.join(facts))}" if facts else ""
+        return f"""<li><form method="post" action="/auth/authorize/patient?lang={language}">
 <input type="hidden" name="ticket" value="{escape(ticket)}">
-<input type="hidden" name="patient" value="{escape(c.id)}">
-<strong>{escape(c.name)}</strong><br>{escape(_t(language, "iin"))}: {escape(c.iin)} ·
-{escape(_t(language, "born"))}: {escape(c.born)}<br>
-<button type="submit" aria-label="{escape(_t(language, "choose"))}: {escape(c.name)}">
+<input type="hidden" name="patient" value="{escape(candidate.id)}">
+<strong>{escape(name)}</strong>{details}<br>
+<button type="submit" aria-label="{escape(_t(language, "choose"))}: {escape(name)}">
 {escape(_t(language, "choose"))}</button></form></li>"""
-        for c in candidates
-    )
+
+    items = "\n".join(item(candidate) for candidate in candidates)
     found = f'<ul class="patients">{items}</ul>' if candidates else f"<p>{escape(_t(language, 'nobody'))}</p>"
     body = f"""<h2>{escape(_t(language, "pick"))}</h2>
 <p>{escape(_t(language, "pick-for"))}</p>
