@@ -3,8 +3,14 @@
 A v2 resource scope is ``<context>/<type>.<permissions>`` where context is ``patient``, ``user`` or
 ``system``, type is a resource type or ``*``, and permissions are letters of ``cruds`` in that
 order (create, read, update, delete, search), e.g. ``patient/Observation.rs``, ``user/*.cruds``.
-v1 scopes map to v2: ``.read`` = ``rs``, ``.write`` = ``cud``, ``.*`` = ``cruds``. Query-string
-constraints on scopes (``?category=...``) are not supported: such a scope is refused as malformed.
+v1 scopes map to v2: ``.read`` = ``rs``, ``.write`` = ``cud``, ``.*`` = ``cruds``.
+
+A v2 scope may end in search parameters (granular scopes, SMART 2 §3.3.3):
+``patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory``
+permits only the resources that search finds. Where several scopes permit a type, a plain one wins;
+granular ones add up (the union of their searches). Such a scope opens reads by id and searches of
+its type only (``api/authorize.py`` adds its search to the request and checks what a read returns);
+every other route holding that type (includes, ``$everything``, history, writes) is refused.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ Context = Literal["patient", "user", "system"]
 Permission = Literal["c", "r", "u", "d", "s"]
 
 PERMISSION_ORDER = "cruds"
-_RESOURCE_SCOPE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.([a-z*]+)$")
+_RESOURCE_SCOPE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.([a-z*]+)(?:\?(.+))?$")
+_QUERY_PART = re.compile(r"^[a-z][a-z0-9\-_:.]*=[^&=]+$")
 _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
 OTHER_SCOPES = frozenset(
     {"openid", "fhirUser", "launch", "launch/patient", "offline_access", "online_access"}
@@ -34,6 +41,8 @@ class ResourceScope:
     resource_type: str
     """A resource type, or ``*`` for all."""
     permissions: frozenset[str]
+    query: str = ""
+    """Search parameters the permitted resources must match (a granular scope), or ``""``."""
 
     def allows(self, resource_type: str, permission: Permission) -> bool:
         return permission in self.permissions and self.resource_type in ("*", resource_type)
@@ -55,8 +64,18 @@ def parse_scope(scope: str) -> ResourceScope | None:
     matched = _RESOURCE_SCOPE.match(scope)
     if matched is None:
         raise ScopeError(f"'{scope}' is not a SMART scope (e.g. patient/Observation.rs, user/*.cruds)")
-    context, resource_type, permissions = matched.groups()
-    return ResourceScope(context, resource_type, _permissions(permissions, scope))  # type: ignore[arg-type]
+    context, resource_type, permissions, query = matched.groups()
+    if query is not None:
+        if permissions in _V1 or resource_type == "*":
+            raise ScopeError(f"'{scope}': search parameters need a v2 scope on one resource type")
+        if not all(_QUERY_PART.match(part) for part in query.split("&")):
+            raise ScopeError(f"'{scope}': the scope's search must be name=value pairs joined by &")
+    return ResourceScope(
+        context,  # type: ignore[arg-type]
+        resource_type,
+        _permissions(permissions, scope),
+        query or "",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +95,20 @@ class Scopes:
 
     def contexts(self) -> frozenset[str]:
         return frozenset(scope.context for scope in self.resource_scopes)
+
+    def allows_plainly(self, resource_type: str, permission: Permission) -> bool:
+        """Whether a scope without search parameters gives this permission on this type."""
+        return any(
+            scope.allows(resource_type, permission) and not scope.query for scope in self.resource_scopes
+        )
+
+    def searches(self, resource_type: str, permission: Permission) -> tuple[str, ...] | None:
+        """What the resources of a type must match for this permission: ``None`` when a plain
+        scope gives it, else the searches of the granular scopes that do (any one suffices)."""
+        queries = []
+        for scope in self.resource_scopes:
+            if scope.allows(resource_type, permission):
+                if not scope.query:
+                    return None
+                queries.append(scope.query)
+        return tuple(queries)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from orjson import loads
 
@@ -30,6 +31,7 @@ from ehp.access.route_policy import RoutePolicy
 from ehp.api.interactions.access_log import audit_search
 from ehp.api.messages import FhirResponse
 from ehp.errors import Category, FhirError, bad_request, error, not_found
+from ehp.search.query import find_ids
 from ehp.security.audit import append
 from ehp.store.reads import HistoryQuery
 from ehp.store.versions import StoredVersion
@@ -66,6 +68,7 @@ def guarded(call: Call, route: Route, check_scope: Callable[[], None]) -> FhirRe
     action = route.audit_action
     try:
         check_scope()
+        _granular_scopes(call, route)
         _break_glass(call, access, route)
         _before(call, access, route)
         if (
@@ -77,7 +80,7 @@ def guarded(call: Call, route: Route, check_scope: Callable[[], None]) -> FhirRe
         else:
             response = route.handler(call)
         _after(call, access, route, response)
-        _check_returned_types(call, response)
+        _check_returned_types(call, route, response)
     except FhirError as failure:
         if failure.category is Category.GONE and route.shape in READ_SHAPES:
             failure = _hide_deleted(call, access, failure)
@@ -98,18 +101,62 @@ def guarded(call: Call, route: Route, check_scope: Callable[[], None]) -> FhirRe
     return response
 
 
-def _check_returned_types(call: Call, response: FhirResponse) -> None:
+GRANULAR_SHAPES = frozenset({"type", "instance", "version"})
+"""Where a granular scope (``patient/Observation.rs?category=...``) opens its type: a GET search of
+the type (its search is added to the request's) and reads by id (checked against it)."""
+
+
+def _granular_scopes(call: Call, route: Route) -> None:
+    """Narrow a search, or check a read, to what the token's granular scopes permit."""
+    scopes = call.ctx.scopes
+    kind = call.resource_type
+    permission = route.permission
+    if scopes is None or kind is None or permission is None:
+        return
+    queries = scopes.searches(kind, permission)
+    if not queries:
+        return
+    if permission not in ("r", "s") or route.shape not in GRANULAR_SHAPES or call.request.method != "GET":
+        raise error(
+            Category.FORBIDDEN,
+            "forbidden",
+            f"the access token's scopes on {kind} carry search parameters: they open searches "
+            f"(GET {kind}?...) and reads by id only",
+        )
+    if route.shape == "type":
+        call.request.query = [*call.request.query, *_union(kind, queries)]
+        return
+    matching = [
+        find_ids(call.store_reader, kind, [("_id", call.id), *parse_qsl(query)], limit=1) for query in queries
+    ]
+    if not any(matching):
+        raise not_found(f"{kind}/{call.id} is not known")
+
+
+def _union(kind: str, queries: tuple[str, ...]) -> list[tuple[str, str]]:
+    """One search for several granular scopes: their union is expressible when each is one
+    parameter, the same one (``category=a`` and ``category=b`` give ``category=a,b``)."""
+    parsed = [parse_qsl(query) for query in queries]
+    if len(parsed) == 1:
+        return parsed[0]
+    names = {pairs[0][0] for pairs in parsed if len(pairs) == 1}
+    if len(names) != 1 or any(len(pairs) != 1 for pairs in parsed):
+        raise error(
+            Category.FORBIDDEN,
+            "forbidden",
+            f"the token's granular scopes on {kind} search different parameters; ask for one of them",
+        )
+    return [(names.pop(), ",".join(pairs[0][1] for pairs in parsed))]
+
+
+def _check_returned_types(call: Call, route: Route, response: FhirResponse) -> None:
     """SMART scopes hold for the types an answer holds, not only for the route's type: a token
     with ``patient/Patient.rs`` gets no Observation from ``Patient/ID/*``, ``$everything`` or an
     ``_include`` (handlers narrow what they can up front; this refuses whatever is left)."""
     if call.ctx.scopes is None or response.resource is None:
         return
     denied = sorted(
-        {
-            kind
-            for kind in _returned_types(response.resource)
-            if not (call.ctx.may(kind, "r") or call.ctx.may(kind, "s"))
-        }
+        {kind for kind in _returned_types(response.resource) if not _may_return(call, route, kind)}
     )
     if denied:
         raise error(
@@ -118,6 +165,15 @@ def _check_returned_types(call: Call, response: FhirResponse) -> None:
             f"the access token's scopes do not allow reading {', '.join(denied)}, which this answer "
             "would hold; ask for fewer types (_type, no _include) or for those scopes",
         )
+
+
+def _may_return(call: Call, route: Route, kind: str) -> bool:
+    scopes = call.ctx.scopes
+    assert scopes is not None
+    if scopes.allows_plainly(kind, "r") or scopes.allows_plainly(kind, "s"):
+        return True
+    # a granular scope: only its own search, narrowed by _granular_scopes
+    return kind == call.resource_type and route.shape in GRANULAR_SHAPES and call.ctx.may(kind, "s")
 
 
 def _returned_types(resource: dict[str, Any]) -> set[str]:

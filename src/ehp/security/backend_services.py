@@ -109,12 +109,14 @@ def granted_scopes(allowed_text: str, requested: str, *, who: str) -> str:
 
 
 def within(scope: ResourceScope, allowed: tuple[ResourceScope, ...]) -> bool:
-    """Whether the registration's scopes give every permission of ``scope``."""
+    """Whether the registration's scopes give every permission of ``scope`` (a granular
+    registered scope covers only the same search)."""
     return all(
         any(
             other.context == scope.context
             and permission in other.permissions
             and other.resource_type in ("*", scope.resource_type)
+            and (not other.query or other.query == scope.query)
             for other in allowed
         )
         for permission in scope.permissions

@@ -15,10 +15,11 @@ def scope_allows(ctx: RequestContext, permission: Permission | None, resource_ty
 
 
 def readable_types(ctx: RequestContext, types: tuple[str, ...] | None) -> tuple[str, ...] | None:
-    """``types`` (``None``: all) narrowed to those the token's scopes let it read: ``types``
+    """``types`` (``None``: all) narrowed to those the token's scopes let it read whole (a
+    granular scope opens only searches of its own type): ``types``
     itself when all of them are allowed, ``()`` when none is."""
     if ctx.scopes is None:
         return types
     wanted = types if types is not None else tuple(sorted(resource_types()))
-    allowed = tuple(t for t in wanted if ctx.may(t, "r"))
+    allowed = tuple(t for t in wanted if ctx.scopes.allows_plainly(t, "r"))
     return types if len(allowed) == len(wanted) else allowed

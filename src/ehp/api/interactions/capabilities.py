@@ -128,8 +128,6 @@ def _security(base: str) -> dict[str, Any]:
                 "extension": [
                     {"url": "token", "valueUri": f"{origin}/auth/token"},
                     {"url": "authorize", "valueUri": f"{origin}/auth/authorize"},
-                    {"url": "revoke", "valueUri": f"{origin}/auth/revoke"},
-                    {"url": "introspect", "valueUri": f"{origin}/auth/introspect"},
                 ],
             }
         ],
