@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
@@ -45,6 +46,13 @@ from ehp.sync.central_api import CentralSync
 
 log = logging.getLogger(__name__)
 NO_STORE = {"Cache-Control": "no-store"}
+
+
+OAuthAnswer = dict[str, Any]
+
+
+async def _form(request: Request) -> dict[str, str]:
+    return dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
 
 
 def _oauth_error(failure: OAuthError) -> Response:
@@ -121,32 +129,34 @@ def create_app(
         origin = f"{request.url.scheme}://{request.url.netloc}"
         return Endpoint(f"{origin}/auth/token", f"{origin}/fhir")
 
-    async def token_endpoint(request: Request) -> Response:
-        form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
+    async def answer_oauth(request: Request, grant: Callable[[OAuthServer], OAuthAnswer]) -> Response:
+        """Run a token or introspection request; OAuth errors as RFC 6749 §5.2 says."""
         if oauth is None:
             failure = OAuthError("unsupported_grant_type", "authentication is off (--auth none): no tokens")
             return _oauth_error(failure)
-        authorization = request.headers.get("authorization")
         try:
-            answer = await run_in_threadpool(oauth.token, form, authorization, oauth_endpoint(request))
+            answer = await run_in_threadpool(grant, oauth)
         except OAuthError as failure:
             return _oauth_error(failure)
         return JSONResponse(answer, headers=NO_STORE)
 
-    async def introspect_endpoint(request: Request) -> Response:
-        form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
-        if oauth is None:
-            return JSONResponse({"active": False}, headers=NO_STORE)
+    async def token_endpoint(request: Request) -> Response:
+        form = await _form(request)
         authorization = request.headers.get("authorization")
-        try:
-            answer = await run_in_threadpool(oauth.introspect, form, authorization, oauth_endpoint(request))
-        except OAuthError as failure:
-            return _oauth_error(failure)
-        return JSONResponse(answer, headers=NO_STORE)
+        return await answer_oauth(
+            request, lambda server: server.token(form, authorization, oauth_endpoint(request))
+        )
+
+    async def introspect_endpoint(request: Request) -> Response:
+        form = await _form(request)
+        authorization = request.headers.get("authorization")
+        return await answer_oauth(
+            request, lambda server: server.introspect(form, authorization, oauth_endpoint(request))
+        )
 
     async def revoke_endpoint(request: Request) -> Response:
         """RFC 7009: whoever holds a token may revoke it; the answer is 200 whatever the token."""
-        form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
+        form = await _form(request)
         if oauth is not None:
             await run_in_threadpool(oauth.revoke, form)
         return Response(status_code=200, headers=NO_STORE)
