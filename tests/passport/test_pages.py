@@ -52,9 +52,11 @@ def test_the_index_finds_people_by_name(loaded: Loaded) -> None:
 def test_with_authentication_on_the_pages_need_the_bearer_token(tmp_path: Path) -> None:
     with BenchServer(f"sqlite:///{tmp_path / 'ehp.db'}", tmp_path / "server.log", auth="required") as server:
         root = server.base.removesuffix("/fhir")
-        refused = httpx.get(f"{root}/passport?lang=en", timeout=30)
+        sent = httpx.get(f"{root}/passport?lang=en", timeout=30)
+        assert sent.status_code == 303 and sent.headers["location"].startswith("/auth/signin?")
+        forged = {"Authorization": "Bearer not-a-token"}
+        refused = httpx.get(f"{root}/passport/someone?lang=en", headers=forged, timeout=30)
         assert refused.status_code == 401 and "Sign-in required" in refused.text
-        assert httpx.get(f"{root}/passport/someone", timeout=30).status_code == 401
         bearer = cli_token(server, "Practitioner/doc-1", "user/*.rs")
         allowed = httpx.get(f"{root}/passport", headers={"Authorization": f"Bearer {bearer}"}, timeout=30)
         assert allowed.status_code == 200 and 'id="patients"' not in allowed.text  # an empty store

@@ -35,10 +35,14 @@ PROVIDER_SECRET = "a-test-secret-for-the-provider"
 
 
 class Provider:
-    def __init__(self, claim: str, value: str, log: Path) -> None:
+    def __init__(
+        self, claim: str, value: str, log: Path, sign_in: tuple[str, str, str] | None = None
+    ) -> None:
+        """``sign_in``: (EHP's redirect URI, where the claim rides, the ID token's algorithm)."""
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
         command = ["node", str(CLIENTS / "idp.mjs"), str(self.port), claim, value, DEFAULT_AUDIENCE]
+        command += list(sign_in or ())
         self.process = subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while True:

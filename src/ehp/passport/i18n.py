@@ -18,6 +18,8 @@ LABELS: dict[str, tuple[str, str, str]] = {
     "search-hint": ("Аты-жөні немесе ЖСН", "ФИО или ИИН", "Name or IIN"),
     "no-patients": ("Ешкім табылмады", "Никто не найден", "Nobody found"),
     "login-required": ("Кіру қажет", "Требуется вход", "Sign-in required"),
+    "sign-in": ("Кіру", "Войти", "Sign in"),
+    "sign-out": ("Шығу", "Выйти", "Sign out"),
     "forbidden": ("Рұқсат жоқ", "Доступ запрещён", "Not allowed"),
     "audit-unavailable": (
         "Қол жеткізу тіркелмеді, сондықтан деректер көрсетілмейді. Қайталап көріңіз.",

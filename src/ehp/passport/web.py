@@ -39,7 +39,10 @@ from ehp.search.query import Scope
 from ehp.security.app_launch import app_client, launchable_apps, new_launch
 from ehp.security.authenticator import Authenticator
 from ehp.security.login_page import Candidate, PatientDirectory
+from ehp.security.page_text import language_of
 from ehp.security.permissions import readable_types
+from ehp.security.sessions import clear_session, from_own_origin, page_credentials
+from ehp.security.sign_in_page import sign_in_link
 from ehp.security.tokens import TokenError
 
 Json = dict[str, Any]
@@ -77,11 +80,32 @@ class PassportPages:
         client = request.client.host if request.client else None
         if self.authenticator is None:
             return development_context(client)
-        return self.authenticator.context(request.headers.get("authorization"), client)
+        authorization, _ = page_credentials(request)
+        return self.authenticator.context(authorization, client)
+
+    def _not_signed_in(self, request: Request, language: str, failure: TokenError) -> Response:
+        """A browser without a session goes to the sign-in page and comes back; a bad or expired
+        credential is a 401 page (its cookie dropped) with the way to sign in again."""
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        authorization, from_cookie = page_credentials(request)
+        if authorization is None and request.method == "GET":
+            return RedirectResponse(sign_in_link(here, language), status_code=303)
+        page = self._page(
+            "error.html",
+            language,
+            401,
+            heading="login-required",
+            message=str(failure),
+            sign_in=sign_in_link(here, language),
+        )
+        if from_cookie:
+            clear_session(page)
+        return page
 
     @staticmethod
     def _language(request: Request) -> str:
-        language = request.query_params.get("lang", DEFAULT_LANGUAGE)
+        """``?lang=``, else the browser's ``Accept-Language``, else Russian."""
+        language = language_of(request)
         return language if language in LANGUAGES else DEFAULT_LANGUAGE
 
     def _page(self, template: str, language: str, status: int = 200, **values: Any) -> HTMLResponse:
@@ -105,13 +129,14 @@ class PassportPages:
         try:
             ctx = self._context(request)
         except TokenError as failure:
-            return self._page("error.html", language, 401, heading="login-required", message=str(failure))
+            return self._not_signed_in(request, language, failure)
         text = request.query_params.get("q", "").strip()
         base = f"{request.url.scheme}://{request.url.netloc}/fhir"
         patients = await run_in_threadpool(self._find, ctx, text, base, language)
         if not await self._recorded():
             return self._unaudited(language)
-        return self._page("index.html", language, q=text, patients=patients)
+        signed_in = page_credentials(request)[1]
+        return self._page("index.html", language, q=text, patients=patients, signed_in=signed_in)
 
     def patient_directory(self) -> PatientDirectory:
         """The SMART patient picker's view of the patients a user may open: searched as that user
@@ -176,7 +201,7 @@ class PassportPages:
         try:
             ctx = self._context(request)
         except TokenError as failure:
-            return self._page("error.html", language, 401, heading="login-required", message=str(failure))
+            return self._not_signed_in(request, language, failure)
         patient_id = request.path_params["patient_id"]
         base = f"{request.url.scheme}://{request.url.netloc}/fhir"
         try:
@@ -207,6 +232,7 @@ class PassportPages:
             data=_json_for_script(data),
             kinds=EVENT_KINDS,
             counts=counts,
+            signed_in=page_credentials(request)[1],
             apps=await run_in_threadpool(launchable_apps, self.service.store.engine)
             if self.authenticator is not None
             else [],
@@ -224,7 +250,9 @@ class PassportPages:
         try:
             ctx = self._context(request)
         except TokenError as failure:
-            return self._page("error.html", language, 401, heading="login-required", message=str(failure))
+            return self._not_signed_in(request, language, failure)
+        if page_credentials(request)[1] and not from_own_origin(request):
+            return self._page("error.html", language, 403, heading="forbidden", message="cross-site request")
         form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
         patient_id = request.path_params["patient_id"]
         base = f"{request.url.scheme}://{request.url.netloc}/fhir"

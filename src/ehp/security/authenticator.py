@@ -182,9 +182,18 @@ class Authenticator:
             actor=verified.subject,
             source_address=source_address,
             scopes=verified.scopes,
-            roles=self.roles(verified.subject, str(verified.claims["iss"])),
+            roles=self.roles(verified.subject, self.home_issuer(verified.claims)),
             patient_in_context=patient if isinstance(patient, str) and patient else None,
         )
+
+    def home_issuer(self, claims: dict[str, Any]) -> str:
+        """Whose user the token's subject is: its issuer's, or, for EHP's own token of a user who
+        signed in through a trusted provider (``idp``), that provider's."""
+        issuer = str(claims["iss"])
+        provider = claims.get("idp")
+        if issuer == self.settings.issuer and self.embedded and isinstance(provider, str):
+            return provider
+        return issuer
 
     def roles(self, subject: str, issuer: str | None = None) -> frozenset[str]:
         """The roles given to ``subject`` of ``issuer`` (default: this server's; cached a few seconds)."""

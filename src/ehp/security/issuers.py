@@ -15,6 +15,17 @@ JWS algorithm. ``subject`` says who the token's user is here:
   IIN (``"subject_type"`` picks one when a person is both);
 - ``"sub"``: ``sub`` itself must be ``Patient/ID``, ``Practitioner/ID``... (as before).
 
+An issuer may also let users sign in to EHP's web pages (OpenID Connect authorization code flow,
+EHP the relying party; :mod:`ehp.security.sign_in`)::
+
+    "sign_in": {"id": "egov", "name": "eGov ID", "client_id": "ehp",
+                "client_secret_file": "/etc/ehp/egov-secret", "scope": "openid"}
+
+``id`` names it in URLs (``/auth/signin/egov``), ``name`` is what its button says, the secret is
+given inline (``client_secret``) or, better, in a file. The provider must accept EHP's redirect URI,
+``<public base>/auth/callback``. Its ID tokens' claims (with the UserInfo answer's, when the
+``subject`` claim is not in the ID token) are mapped to the user as its access tokens' are.
+
 ``EHP_JWKS_URL`` with ``EHP_ISSUER`` and ``EHP_AUDIENCE`` is the one-issuer short form: that
 provider replaces EHP's own issuer, and ``fhirUser`` is used when the token has one, else ``sub``.
 """
@@ -22,6 +33,7 @@ provider replaces EHP's own issuer, and ``fhirUser`` is used when the token has 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +55,17 @@ IinLookup = Callable[[str], list[str]]
 
 
 @dataclass(frozen=True, slots=True)
+class SignInClient:
+    """EHP as a client of a provider's sign-in (OpenID Connect relying party)."""
+
+    id: str
+    name: str
+    client_id: str
+    client_secret: str
+    scope: str = "openid"
+
+
+@dataclass(frozen=True, slots=True)
 class TrustedIssuer:
     issuer: str
     jwks_uri: str
@@ -50,6 +73,7 @@ class TrustedIssuer:
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     subject: str = FHIR_USER
     subject_type: str | None = None
+    sign_in: SignInClient | None = None
 
     def subject_of(self, claims: dict[str, Any], lookup: IinLookup | None) -> str:
         """The acting subject of a verified token of this issuer (``LookupError``: nobody here)."""
@@ -95,7 +119,15 @@ def parse_trusted_issuers(document: Any) -> list[TrustedIssuer]:
     for number, item in enumerate(document, 1):
         if not isinstance(item, dict):
             raise ValueError(f"issuer {number}: not an object")
-        unknown = set(item) - {"issuer", "jwks_uri", "audience", "algorithms", "subject", "subject_type"}
+        unknown = set(item) - {
+            "issuer",
+            "jwks_uri",
+            "audience",
+            "algorithms",
+            "subject",
+            "subject_type",
+            "sign_in",
+        }
         if unknown:
             raise ValueError(f"issuer {number}: unknown keys {sorted(unknown)}")
         issuer, jwks_uri = item.get("issuer"), item.get("jwks_uri")
@@ -119,11 +151,43 @@ def parse_trusted_issuers(document: Any) -> list[TrustedIssuer]:
         subject_type = item.get("subject_type")
         if subject_type is not None and subject_type not in ("Patient", "Practitioner"):
             raise ValueError(f"issuer {number}: 'subject_type' must be Patient or Practitioner")
-        found.append(TrustedIssuer(issuer, jwks_uri, audiences, algorithms, subject, subject_type))
+        sign_in = _sign_in(number, item["sign_in"]) if "sign_in" in item else None
+        found.append(TrustedIssuer(issuer, jwks_uri, audiences, algorithms, subject, subject_type, sign_in))
     issuers = [issuer.issuer for issuer in found]
     if len(set(issuers)) != len(issuers):
         raise ValueError("an issuer is listed twice")
+    ids = [issuer.sign_in.id for issuer in found if issuer.sign_in is not None]
+    if len(set(ids)) != len(ids):
+        raise ValueError("two issuers' sign_in have the same id")
     return found
+
+
+def _sign_in(number: int, item: Any) -> SignInClient:
+    if not isinstance(item, dict):
+        raise ValueError(f"issuer {number}: 'sign_in' must be an object")
+    unknown = set(item) - {"id", "name", "client_id", "client_secret", "client_secret_file", "scope"}
+    if unknown:
+        raise ValueError(f"issuer {number}: unknown sign_in keys {sorted(unknown)}")
+    slug, client_id = item.get("id"), item.get("client_id")
+    if not isinstance(slug, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,31}", slug):
+        raise ValueError(f"issuer {number}: sign_in 'id' must be 1-32 lower-case letters, digits or '-'")
+    if not isinstance(client_id, str) or not client_id:
+        raise ValueError(f"issuer {number}: sign_in 'client_id' must be a string")
+    secret = item.get("client_secret")
+    if "client_secret_file" in item:
+        try:
+            secret = Path(str(item["client_secret_file"])).read_text().strip()
+        except OSError as failure:
+            raise ValueError(f"issuer {number}: cannot read sign_in's secret file: {failure}") from None
+    if not isinstance(secret, str) or not secret:
+        raise ValueError(f"issuer {number}: sign_in needs 'client_secret' or 'client_secret_file'")
+    scope = item.get("scope", "openid")
+    if not isinstance(scope, str) or "openid" not in scope.split():
+        raise ValueError(f"issuer {number}: sign_in 'scope' must be a string holding 'openid'")
+    name = item.get("name", slug)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"issuer {number}: sign_in 'name' must be a string")
+    return SignInClient(slug, name, client_id, secret, scope)
 
 
 def load_trusted_issuers(path: Path) -> list[TrustedIssuer]:

@@ -19,10 +19,9 @@ English, chosen by ``Accept-Language`` (or ``?lang=``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import jwt
@@ -42,9 +41,11 @@ from ehp.security.app_launch import (
 from ehp.security.assertions import OAuthError
 from ehp.security.authenticator import IssuerSettings
 from ehp.security.keys import all_keys, signing_key
-from ehp.security.throttle import clear, keys_of, locked_for, record_failure
+from ehp.security.page_text import PAGE_HEADERS, document, language_of
+from ehp.security.page_text import text as _t
+from ehp.security.sessions import from_own_origin
+from ehp.security.throttle import LockedOut, checked_login
 from ehp.security.tokens import EHP_ALGORITHM
-from ehp.security.users import authenticate
 
 REQUEST_FIELDS = (
     "response_type",
@@ -58,11 +59,6 @@ REQUEST_FIELDS = (
     "launch",
     "nonce",
 )
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'",
-}
 TICKET_AUDIENCE = "urn:ehp:patient-picker"
 TICKET_SECONDS = 600
 PICKER_SIZE = 20
@@ -91,88 +87,6 @@ class PatientDirectory:
     """``(subject, patient id, language)``: that patient, if the subject may open them."""
 
 
-LANGUAGES = ("kk", "ru", "en")
-TEXTS: dict[str, tuple[str, str, str]] = {
-    "title": ("Денсаулық паспорты", "Паспорт здоровья", "Electronic health passport"),
-    "asks": ("Қосымша рұқсат сұрайды:", "Приложение запрашивает доступ:", "The application asks for access:"),
-    "username": ("Пайдаланушы аты", "Имя пользователя", "User name"),
-    "password": ("Құпиясөз", "Пароль", "Password"),
-    "log-in": ("Кіру және рұқсат беру", "Войти и разрешить", "Log in and allow"),
-    "wrong": (
-        "Пайдаланушы аты немесе құпиясөз қате.",
-        "Неверное имя или пароль.",
-        "Wrong user name or password.",
-    ),
-    "locked": (
-        "Тым көп сәтсіз әрекет. {minutes} минуттан кейін қайталаңыз.",
-        "Слишком много неудачных попыток. Повторите через {minutes} мин.",
-        "Too many failed attempts. Try again in {minutes} minute(s).",
-    ),
-    "cannot": ("Кіру мүмкін емес", "Вход невозможен", "Cannot log in"),
-    "pick": ("Пациентті таңдаңыз", "Выберите пациента", "Choose the patient"),
-    "pick-for": (
-        "Қосымша осы пациенттің паспортын ғана ашады:",
-        "Приложение откроет паспорт только этого пациента:",
-        "The application will open this patient's passport only:",
-    ),
-    "search": ("Іздеу", "Найти", "Search"),
-    "search-hint": ("Аты-жөні немесе ЖСН", "ФИО или ИИН", "Name or IIN"),
-    "choose": ("Таңдау", "Выбрать", "Choose"),
-    "nobody": (
-        "Сізде құқықтық негіз бар пациент табылмады.",
-        "Не найдено пациентов, к которым у вас есть законное основание.",
-        "No patient you have a legal basis for was found.",
-    ),
-    "iin": ("ЖСН", "ИИН", "IIN"),
-    "born": ("Туған күні", "Дата рождения", "Born"),
-}
-
-
-def language_of(request: Request) -> str:
-    """``?lang=`` if given, else the first of ``Accept-Language`` EHP speaks, else Russian."""
-    asked = request.query_params.get("lang")
-    if asked in LANGUAGES:
-        return asked
-    ranked = []
-    for position, part in enumerate(request.headers.get("accept-language", "").split(",")):
-        tag, _, quality = part.strip().partition(";q=")
-        try:
-            weight = float(quality) if quality else 1.0
-        except ValueError:
-            continue
-        ranked.append((-weight, position, tag.split("-")[0].lower()))
-    return next((tag for _, _, tag in sorted(ranked) if tag in LANGUAGES), "ru")
-
-
-def _t(language: str, key: str, **values: Any) -> str:
-    return TEXTS[key][LANGUAGES.index(language)].format(**values)
-
-
-def _document(language: str, title: str, body: str) -> str:
-    return f"""<!doctype html>
-<html lang="{language}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>EHP: {escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 0; padding: 1rem; color: #111; background: #fff; }}
-main {{ max-width: 32rem; margin: 0 auto; }}
-label {{ display: block; margin: .75rem 0; }}
-input {{ display: block; width: 100%; box-sizing: border-box; padding: .6rem; font-size: 1rem;
-  border: 1px solid #555; border-radius: 4px; }}
-button {{ padding: .7rem 1.2rem; font-size: 1rem; background: #0b5394; color: #fff; border: 0;
-  border-radius: 4px; cursor: pointer; }}
-button:focus, input:focus {{ outline: 3px solid #f4b400; outline-offset: 2px; }}
-.error {{ color: #a00000; font-weight: bold; }}
-ul.patients {{ list-style: none; padding: 0; }}
-ul.patients li {{ border: 1px solid #999; border-radius: 4px; padding: .6rem; margin: .5rem 0; }}
-</style></head>
-<body><main>
-<h1>{escape(_t(language, "title"))}</h1>
-{body}
-</main></body></html>
-"""
-
-
 def _hidden(params: dict[str, str]) -> str:
     return "\n".join(
         f'<input type="hidden" name="{name}" value="{escape(params.get(name, ""))}">'
@@ -181,20 +95,45 @@ def _hidden(params: dict[str, str]) -> str:
     )
 
 
-def _login_page(language: str, params: dict[str, str], granted: AuthorizeRequest, message: str = "") -> str:
+def _login_page(
+    language: str,
+    params: dict[str, str],
+    granted: AuthorizeRequest,
+    message: str = "",
+    providers: Sequence[tuple[str, str]] = (),
+    who: str | None = None,
+) -> str:
+    """The log-in form; with ``who`` (a page session) a "continue as" button first, and a button
+    for each identity provider users may sign in with (they come back here signed in)."""
     notice = f'<p class="error" role="alert">{escape(message)}</p>' if message else ""
-    body = f"""<p>{escape(_t(language, "asks"))} <strong>{escape(granted.client_id)}</strong>:
-<code>{escape(granted.scope)}</code></p>
-{notice}
-<form method="post" action="/auth/authorize?lang={language}">
+    action = f"/auth/authorize?lang={language}"
+    parts = [
+        f"""<p>{escape(_t(language, "asks"))} <strong>{escape(granted.client_id)}</strong>:
+<code>{escape(granted.scope)}</code></p>""",
+        notice,
+    ]
+    if who:
+        parts.append(f"""<form method="post" action="{action}">
+{_hidden(params)}
+<input type="hidden" name="session" value="1">
+<button type="submit">{escape(_t(language, "continue-as", who=who))}</button>
+</form>""")
+    here = "/auth/authorize?" + urlencode({name: params[name] for name in REQUEST_FIELDS if params.get(name)})
+    for provider, name in providers:
+        link = f"/auth/signin/{provider}?" + urlencode({"return_to": here, "lang": language})
+        label = _t(language, "sign-in-with", name=name)
+        parts.append(f'<p><a class="button" href="{escape(link)}">{escape(label)}</a></p>')
+    if who or providers:
+        parts.append(f"<h2>{escape(_t(language, 'or-password'))}</h2>")
+    parts.append(f"""<form method="post" action="{action}">
 {_hidden(params)}
 <label>{escape(_t(language, "username"))}
 <input name="username" autocomplete="username" required></label>
 <label>{escape(_t(language, "password"))}
 <input name="password" type="password" autocomplete="current-password" required></label>
 <button type="submit">{escape(_t(language, "log-in"))}</button>
-</form>"""
-    return _document(language, _t(language, "title"), body)
+</form>""")
+    return document(language, _t(language, "title"), "\n".join(parts))
 
 
 def _picker_page(language: str, ticket: str, text: str, candidates: list[Candidate]) -> str:
@@ -224,14 +163,15 @@ def _picker_page(language: str, ticket: str, text: str, candidates: list[Candida
 <button type="submit">{escape(_t(language, "search"))}</button>
 </form>
 {found}"""
-    return _document(language, _t(language, "pick"), body)
+    return document(language, _t(language, "pick"), body)
 
 
 def _error_page(language: str, failure: OAuthError) -> Response:
     body = (
         f'<h2>{escape(_t(language, "cannot"))}</h2><p class="error" role="alert">{escape(str(failure))}</p>'
     )
-    return HTMLResponse(_document(language, _t(language, "cannot"), body), status_code=400, headers=_HEADERS)
+    page = document(language, _t(language, "cannot"), body)
+    return HTMLResponse(page, status_code=400, headers=PAGE_HEADERS)
 
 
 def _back_to_app(failure: RedirectError) -> Response:
@@ -251,7 +191,17 @@ def launch_routes(
     settings: IssuerSettings,
     failed_login: FailedLogin,
     patients: PatientDirectory,
+    session_subject: Callable[[Request], str | None] = lambda _: None,
+    providers: Sequence[tuple[str, str]] = (),
 ) -> list[Route]:
+    """``session_subject`` is who the browser's page session is of (they may continue without a
+    password); ``providers`` the identity providers offered for sign-in, as (id, button name)."""
+
+    def login_page(
+        request: Request, language: str, params: dict[str, str], granted: AuthorizeRequest, message: str = ""
+    ) -> str:
+        return _login_page(language, params, granted, message, providers, session_subject(request))
+
     def audiences(request: Request) -> tuple[str, ...]:
         return settings.audiences(f"{request.url.scheme}://{request.url.netloc}/fhir")
 
@@ -297,7 +247,7 @@ def launch_routes(
             else:
                 ticket = ticket_for(subject, params)
                 page = _picker_page(language, ticket, "", candidates[:PICKER_SIZE])
-                return HTMLResponse(page, headers=_HEADERS)
+                return HTMLResponse(page, headers=PAGE_HEADERS)
         code = await run_in_threadpool(issue_code, engine, granted, subject, patient)
         return _to_app(granted, code)
 
@@ -310,7 +260,8 @@ def launch_routes(
             return _back_to_app(failure)
         except OAuthError as failure:
             return _error_page(language, failure)
-        return HTMLResponse(_login_page(language, params, granted), headers=_HEADERS)
+        page = await run_in_threadpool(login_page, request, language, params, granted)
+        return HTMLResponse(page, headers=PAGE_HEADERS)
 
     async def log_in(request: Request) -> Response:
         language = language_of(request)
@@ -322,22 +273,31 @@ def launch_routes(
             return _back_to_app(failure)
         except OAuthError as failure:
             return _error_page(language, failure)
+        if form.get("session") == "1":
+            who = await run_in_threadpool(session_subject, request)
+            if who is None or not from_own_origin(request):
+                page = login_page(request, language, params, granted, _t(language, "session-gone"))
+                return HTMLResponse(page, status_code=401, headers=PAGE_HEADERS)
+            try:
+                return await after_login(request, language, granted, params, who)
+            except RedirectError as failure:
+                return _back_to_app(failure)
         username = form.get("username", "")
         address = request.client.host if request.client else None
-        keys = keys_of(username, address)
-        wait = await run_in_threadpool(locked_for, engine, keys)
-        if wait > 0:
+        try:
+            subject = await run_in_threadpool(
+                checked_login, engine, username, form.get("password", ""), address
+            )
+        except LockedOut as locked:
             failed_login(address, f"login for '{username[:100]}' refused: locked after failed attempts")
-            message = _t(language, "locked", minutes=max(1, (wait + 59) // 60))
-            page = _login_page(language, params, granted, message)
-            return HTMLResponse(page, status_code=429, headers={**_HEADERS, "Retry-After": str(wait)})
-        subject = await run_in_threadpool(authenticate, engine, username, form.get("password", ""))
+            message = _t(language, "locked", minutes=max(1, (locked.wait + 59) // 60))
+            page = login_page(request, language, params, granted, message)
+            headers = {**PAGE_HEADERS, "Retry-After": str(locked.wait)}
+            return HTMLResponse(page, status_code=429, headers=headers)
         if subject is None:
-            await run_in_threadpool(record_failure, engine, keys)
             failed_login(address, f"wrong password for '{username[:100]}'")
-            page = _login_page(language, params, granted, _t(language, "wrong"))
-            return HTMLResponse(page, status_code=401, headers=_HEADERS)
-        await run_in_threadpool(clear, engine, username)
+            page = login_page(request, language, params, granted, _t(language, "wrong"))
+            return HTMLResponse(page, status_code=401, headers=PAGE_HEADERS)
         try:
             return await after_login(request, language, granted, params, subject)
         except RedirectError as failure:
@@ -358,7 +318,7 @@ def launch_routes(
             text = form.get("q", "").strip()[:200]
             candidates = await run_in_threadpool(patients.search, subject, text, language)
             page = _picker_page(language, form["ticket"], text, candidates[:PICKER_SIZE])
-            return HTMLResponse(page, headers=_HEADERS)
+            return HTMLResponse(page, headers=PAGE_HEADERS)
         allowed = await run_in_threadpool(patients.get, subject, chosen, language)
         if allowed is None:
             return _back_to_app(

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from sqlalchemy import Engine, delete, select
 
 from ehp.security.schema import login_failures
+from ehp.security.users import authenticate
 from ehp.store.database import writer
 
 FREE_FAILURES = {"user": 4, "address": 19}
@@ -62,3 +63,26 @@ def clear(engine: Engine, username: str) -> None:
     """A successful login forgets the name's failures (an address's stay: it may be guessing others)."""
     with writer(engine).begin() as connection:
         connection.execute(delete(login_failures).where(login_failures.c.key == keys_of(username, None)[0]))
+
+
+class LockedOut(Exception):
+    """Too many failed passwords: the next attempt waits ``wait`` seconds."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(f"locked for {wait} s after failed attempts")
+        self.wait = wait
+
+
+def checked_login(engine: Engine, username: str, password: str, address: str | None) -> str | None:
+    """The subject of a right user name and password, ``None`` for wrong ones (counted), or
+    :class:`LockedOut` while the name or address is locked."""
+    keys = keys_of(username, address)
+    wait = locked_for(engine, keys)
+    if wait > 0:
+        raise LockedOut(wait)
+    subject = authenticate(engine, username, password)
+    if subject is None:
+        record_failure(engine, keys)
+        return None
+    clear(engine, username)
+    return subject

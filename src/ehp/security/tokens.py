@@ -5,7 +5,8 @@ Claims of an EHP token: ``iss`` (the issuer), ``aud`` (the FHIR audience), ``sub
 subject: ``Practitioner/ID``, ``PractitionerRole/ID``, ``Patient/ID``, ``Organization/ID`` for a
 clinic system, or ``admin``, a name like any other: roles are data, see :mod:`ehp.security.roles`),
 ``scope`` (SMART scopes), ``exp``/``nbf``/``iat``, ``jti``, and
-``fhirUser`` for people. Verification pins the algorithms (``alg: none`` and HMAC never pass),
+``fhirUser`` for people, ``idp`` for a user who signed in through an external identity provider.
+Verification pins the algorithms (``alg: none`` and HMAC never pass),
 requires ``exp``, ``iat``, ``sub`` and ``scope``, and checks issuer and audience.
 """
 
@@ -81,9 +82,12 @@ def issue_token(
     now: float | None = None,
     client_id: str | None = None,
     patient: str | None = None,
+    identity_provider: str | None = None,
 ) -> str:
     """Sign an access token with the embedded issuer's key. ``patient`` is the patient in context
-    (SMART launch): the token then opens that patient's passport only."""
+    (SMART launch): the token then opens that patient's passport only. ``identity_provider`` is the
+    external issuer the user signed in with (claim ``idp``): their roles are those given to them
+    as that issuer's user."""
     if not 0 < ttl_seconds <= MAX_TOKEN_SECONDS:
         raise ValueError(f"a token lives 1 to {MAX_TOKEN_SECONDS} seconds, not {ttl_seconds}")
     check_subject(subject)
@@ -105,6 +109,8 @@ def issue_token(
         claims["client_id"] = client_id
     if patient is not None:
         claims["patient"] = patient
+    if identity_provider is not None:
+        claims["idp"] = identity_provider
     return jwt.encode(claims, key, algorithm=EHP_ALGORITHM, headers={"kid": kid})
 
 

@@ -38,6 +38,9 @@ from ehp.security.cors import AllowedOrigins, CorsMiddleware
 from ehp.security.discovery import openid_configuration_document, smart_configuration_document
 from ehp.security.login_page import launch_routes
 from ehp.security.oauth import Endpoint, OAuthServer
+from ehp.security.sessions import current_session
+from ehp.security.sign_in import RelyingParty
+from ehp.security.sign_in_page import sign_in_routes
 from ehp.server.people import iin_holders
 from ehp.server.routes import build_routes
 from ehp.store.database import migrate, open_engine
@@ -175,6 +178,17 @@ def create_app(
         engine.dispose()
 
     pages = PassportPages(service, authenticator)
+    sign_in: list[Route] = []
+    providers: list[tuple[str, str]] = []
+    if authenticator is not None and authenticator.embedded:
+        party = RelyingParty(authenticator.settings.trusted, authenticator.jwks_cache, iin_holders(store))
+        sign_in = sign_in_routes(engine, authenticator, party, failed_login)
+        providers = [(key, issuer.sign_in.name) for key, issuer in party.providers.items() if issuer.sign_in]
+
+    def session_subject(request: Request) -> str | None:
+        session = current_session(authenticator, request) if authenticator is not None else None
+        return session.subject if session is not None else None
+
     sync_routes = CentralSync(store, authenticator, service.access).routes() if role == "central" else []
     app = Starlette(
         routes=[
@@ -192,7 +206,10 @@ def create_app(
                 authenticator.settings if authenticator else IssuerSettings.from_environment(),
                 failed_login,
                 pages.patient_directory(),
+                session_subject,
+                providers,
             ),
+            *sign_in,
             Route("/fhir/api-docs", api_docs),
             Route("/fhir", endpoint, methods=methods),
             Route("/fhir/{path:path}", endpoint, methods=methods),
