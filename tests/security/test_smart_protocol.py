@@ -24,8 +24,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fhirclient import client as fhir_client
 from joserfc.jwk import ECKey
 from jwt.algorithms import ECAlgorithm
+from sqlalchemy import update
 
 from ehp.bench.servers import BenchServer
+from ehp.security.launch_schema import refresh_tokens
+from ehp.store.database import open_engine
 from tests.security.test_app_launch import ENGLISH, REDIRECT, ehp, origin, pkce
 
 PASSWORD = "correct horse battery"
@@ -183,6 +186,28 @@ def test_a_revoked_refresh_token_is_refused(secured: BenchServer, apps: dict[str
         "invalid_grant",
         "invalid_client",
     )
+
+
+def test_an_expired_refresh_token_is_refused(secured: BenchServer, apps: dict[str, Any]) -> None:
+    verifier, challenge = pkce()
+    code = _code(secured, "public-app", challenge)
+    exchange = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "code_verifier": verifier,
+        "client_id": "public-app",
+    }
+    refresh = _token(secured, exchange).json()["refresh_token"]
+    engine = open_engine(secured.database, pool_size=1)
+    try:  # its lifetime passes: the stored expiry is moved to a second ago
+        with engine.begin() as connection:
+            unused = (refresh_tokens.c.client_id == "public-app") & refresh_tokens.c.used.is_(None)
+            connection.execute(update(refresh_tokens).where(unused).values(expires=int(time.time()) - 1))
+    finally:
+        engine.dispose()
+    refused = _token(secured, {"grant_type": "refresh_token", "refresh_token": refresh})
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant", refused.text
 
 
 def test_confidential_apps_authenticate(secured: BenchServer, apps: dict[str, Any]) -> None:
