@@ -14,6 +14,7 @@ import typer
 import uvicorn
 
 from ehp.bench.access_bench import bench_access
+from ehp.bench.export_bench import bench_export
 from ehp.bench.options import (
     DEFAULT_POSTGRES_ADMIN,
     BenchDatabaseOption,
@@ -35,6 +36,7 @@ from ehp.bench.store_bench import (
 from ehp.bench.suite import SuiteConfig, run_suite
 from ehp.bench.sync_bench import bench_sync
 from ehp.bench.validation_bench import bench_validation
+from ehp.bulk.cli import export_command
 from ehp.commands.registry import register as register_registry_commands
 from ehp.demo import demo_hints, demo_logins, prepare_demo
 from ehp.security.authenticator import PUBLIC_BASE_URLS_VARIABLE
@@ -210,6 +212,7 @@ bench_app.command("sync")(bench_sync)
 bench_app.command("passport")(bench_passport)
 bench_app.command("access")(bench_access)
 bench_app.command("validation")(bench_validation)
+bench_app.command("export")(bench_export)
 
 
 @bench_app.command("store")
@@ -236,6 +239,7 @@ def bench_store(
 
 
 app.command("token")(security_token)
+app.command("export")(export_command)
 app.command("launch")(launch)
 app.add_typer(audit_app, name="audit")
 app.add_typer(client_app, name="client")

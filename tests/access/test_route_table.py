@@ -239,6 +239,16 @@ PROBES: dict[tuple[str, str, str | None], list[Probe]] = {
     ("GET", "instance-op", "duplicates"): [Probe("GET", "Organization/org-A/$duplicates")],
     ("GET", "instance-op", "everything"): [Probe("GET", "Patient/{patient}/$everything")],
     ("GET", "instance-op", "summary"): [Probe("GET", "Patient/{patient}/$summary")],
+    # without Prefer: respond-async, refused; what a started export writes and who reads it is in
+    # test_bulk_export.py
+    ("POST", "system-op", "export"): [Probe("POST", "$export")],
+    ("POST", "type-op", "export"): [Probe("POST", "Patient/$export")],
+    ("POST", "instance-op", "export"): [Probe("POST", "Group/{patient}/$export")],
+    ("GET", "system-op", "export-poll-status"): [Probe("GET", "$export-poll-status", {"_jobId": "0" * 32})],
+    ("DELETE", "system-op", "export-poll-status"): [
+        Probe("DELETE", "$export-poll-status", {"_jobId": "0" * 32})
+    ],
+    ("GET", "system-op", "export-file"): [Probe("GET", "$export-file", {"_jobId": "0" * 32, "file": "1"})],
 }
 TARGETS = ("P", "K")
 """P: attached to polyclinic A, with a consent; K: a child attached to A, represented by M (and

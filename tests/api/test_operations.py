@@ -55,8 +55,12 @@ def test_the_capability_statement_lists_operations_only_where_they_are_served(fh
     assert {"attached", "coverage", "duplicates", "break-glass-review"} <= organization
     assert organization.isdisjoint({"everything", "attach", "summary"})
     assert observation == {"validate", "reindex"}, "only what every type serves"
-    system = {o["name"] for o in statement["rest"][0]["operation"]}
-    assert system == {"validate", "coverage", "reindex"}
+    system = {o["name"]: o["definition"] for o in statement["rest"][0]["operation"]}
+    assert set(system) == {"validate", "coverage", "reindex", "export", "export-poll-status", "export-file"}
+    assert system["export"] == "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
+    assert patient["export"] == "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
+    group = {o["name"]: o["definition"] for o in _resource(statement, "Group")["operation"]}
+    assert group["export"] == "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
     assert statement["date"] >= "2026-12-03", "the date the statement was made, not a constant"
     assert statement["software"]["version"]
     assert "security" not in statement["rest"][0], "this server runs with --auth none"

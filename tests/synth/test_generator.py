@@ -34,7 +34,15 @@ def test_every_resource_is_valid(country: Facts) -> None:
     assert country.invalid == []
     assert country.summary.people == PEOPLE == country.counts["Patient"]
     assert sum(country.counts.values()) == country.summary.resources
-    expected = {"Organization", "Location", "Practitioner", "PractitionerRole", "Patient", "RelatedPerson"}
+    expected = {
+        "Organization",
+        "Group",
+        "Location",
+        "Practitioner",
+        "PractitionerRole",
+        "Patient",
+        "RelatedPerson",
+    }
     expected |= {
         "EpisodeOfCare",
         "Encounter",

@@ -32,3 +32,10 @@ class RoutePolicy(Enum):
     ADMINISTRATION = "administration"
     """Type- and system-level operations over everyone's data (``$match``, ``$merge``,
     ``$reindex``, national ``$coverage``): administrators only."""
+    BULK_EXPORT = "bulk-export"
+    """Starts a bulk export: the job runs later under the caller's grant and SMART scopes (types
+    they may not read whole are left out, ``_type`` naming one is refused), and audits the
+    patients whose data it writes; the kick-off itself is audited."""
+    BULK_JOBS = "bulk-jobs"
+    """A bulk job's status, cancellation and files: only the caller who started it (anyone else
+    is told it does not exist)."""

@@ -7,7 +7,7 @@ import logging
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from ehp.api.messages import FhirRequest, FhirResponse
 from ehp.api.negotiation import FHIR_JSON, check_content_type, check_format
@@ -118,6 +118,10 @@ class FhirApp:
 
     def _http(self, response: FhirResponse, request: Request) -> Response:
         headers = dict(response.headers)
+        if response.stream is not None and request.method != "HEAD":
+            return StreamingResponse(
+                response.stream, status_code=response.status, headers=headers, media_type=response.media_type
+            )
         if response.body is not None:
             content: bytes | None = response.body
         elif response.resource is not None:

@@ -6,7 +6,7 @@ handled by the same interaction; only the way in and out differs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -85,7 +85,10 @@ class FhirResponse:
     headers: dict[str, str] = field(default_factory=dict)
     version: StoredVersion | None = None
     """The stored version this response is about (read or written), when there is one."""
+    stream: Iterable[bytes] | None = None
+    """A body sent as it is produced (a bulk export's NDJSON file), of ``media_type``."""
+    media_type: str | None = None
 
     @property
     def has_content(self) -> bool:
-        return self.resource is not None or self.body is not None
+        return self.resource is not None or self.body is not None or self.stream is not None

@@ -7,7 +7,8 @@ from ehp.errors import Category, FhirError, error
 FHIR_JSON = "application/fhir+json"
 JSON_TYPES = frozenset({FHIR_JSON, "application/json", "json", "application/json+fhir"})
 BODY_TYPES = JSON_TYPES | {"application/json-patch+json", "application/x-www-form-urlencoded"}
-_ACCEPT_ANY = frozenset({"*/*", "application/*"})
+_ACCEPT_ANY = frozenset({"*/*", "application/*", "application/fhir+ndjson", "application/ndjson"})
+"""Also the NDJSON of bulk export files (other answers are JSON whatever the NDJSON client asks)."""
 
 
 def check_format(format_param: str | None, accept: str | None) -> None:

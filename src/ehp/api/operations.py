@@ -19,8 +19,14 @@ OFFICIAL = {
     "match": "http://hl7.org/fhir/OperationDefinition/Patient-match",
     "everything": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
     "summary": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary",
+    "export": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
 }
 """Operations defined by HL7: their canonical URL, and EHP serves no copy of its own."""
+OFFICIAL_ON_TYPE = {
+    ("export", "Patient"): "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export",
+    ("export", "Group"): "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export",
+}
+"""Official operations defined apart for one resource type (Bulk Data's three exports)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +87,7 @@ class Definition:
             "description": self.description,
             "affectsState": self.affects_state,
             "code": self.code,
-            "resource": list(self.resource),
+            **({"resource": list(self.resource)} if self.resource else {}),
             "system": self.system,
             "type": self.type,
             "instance": self.instance,
@@ -303,12 +309,47 @@ DEFINITIONS: tuple[Definition, ...] = (
         ),
     ),
 )
+BULK_DEFINITIONS: tuple[Definition, ...] = (
+    Definition(
+        "export-poll-status",
+        "export-poll-status",
+        "A bulk export's status",
+        "GET: 202 with X-Progress while the export started by the caller runs, 200 with the "
+        "completion manifest when done; DELETE: cancel it (or delete its files). The kick-off's "
+        "Content-Location names it.",
+        (),
+        system=True,
+        type=False,
+        instance=False,
+        affects_state=True,
+        parameters=(_in("_jobId", "string", "The job", 1),),
+    ),
+    Definition(
+        "export-file",
+        "export-file",
+        "A bulk export's output file",
+        "One NDJSON file of a finished export started by the caller (the manifest's output urls).",
+        (),
+        system=True,
+        type=False,
+        instance=False,
+        affects_state=False,
+        parameters=(
+            _in("_jobId", "string", "The job", 1),
+            _in("file", "integer", "The file's number", 1),
+        ),
+    ),
+)
+DEFINITIONS = DEFINITIONS + BULK_DEFINITIONS
 BY_CODE = {definition.code: definition for definition in DEFINITIONS}
 BY_ID = {definition.id: definition for definition in DEFINITIONS}
 
 
-def definition_url(code: str) -> str:
-    """The canonical URL of an operation's definition."""
+def definition_url(code: str, resource_type: str | None = None) -> str:
+    """The canonical URL of an operation's definition (on ``resource_type``, when it has its own)."""
+    own = OFFICIAL_ON_TYPE.get((code, resource_type or ""))
+    if own is not None:
+        return own
     if code in OFFICIAL:
         return OFFICIAL[code]
     return BY_CODE[code].url

@@ -96,7 +96,13 @@ class Route:
     def permission(self) -> Permission | None:
         """The SMART permission it needs on its resource type (``None``: it reads nothing stored
         itself, or, for a Bundle, each entry is checked as its own request)."""
-        if self.policy in (RoutePolicy.PUBLIC, RoutePolicy.CONTENT_ONLY, RoutePolicy.ENTRIES):
+        if self.policy in (
+            RoutePolicy.PUBLIC,
+            RoutePolicy.CONTENT_ONLY,
+            RoutePolicy.ENTRIES,
+            RoutePolicy.BULK_EXPORT,
+            RoutePolicy.BULK_JOBS,
+        ):
             return None
         return PERMISSIONS.get((self.method, self.shape), "s")
 

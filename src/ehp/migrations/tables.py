@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ehp.access.schema
+import ehp.bulk.schema
 import ehp.reindex.schema
 import ehp.security.launch_schema
 import ehp.security.schema

@@ -22,6 +22,7 @@ from ehp.access.policy import AccessPolicy, AccessSettings
 from ehp.api.http import FhirApp
 from ehp.api.openapi import openapi_document
 from ehp.api.service import FhirService, Settings
+from ehp.bulk.worker import BulkWorker
 from ehp.context import RequestContext
 from ehp.fhir.definitions import is_resource_type
 from ehp.fhir.validation import warm_up
@@ -172,7 +173,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        bulk = BulkWorker(store, service.access)
+        bulk.start()
         yield
+        bulk.stop()
         if service.access is not None:
             service.access.audit.close()
         engine.dispose()

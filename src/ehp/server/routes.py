@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from ehp.api.routes import core_routes
 from ehp.api.routing import Route
+from ehp.bulk.routes import bulk_routes
 from ehp.passport.routes import passport_routes
 from ehp.registry.routes import registry_routes
 
 
 def build_routes() -> list[Route]:
-    return [*core_routes(), *registry_routes(), *passport_routes()]
+    return [*core_routes(), *registry_routes(), *passport_routes(), *bulk_routes()]

@@ -21,6 +21,7 @@ from typing import Any
 from ehp.fhir import codes
 from ehp.registry.geography import REGIONS, District, Region
 from ehp.registry.iin import IIN_SYSTEM, Sex, issue_iins
+from ehp.registry.population import population_group
 from ehp.synth.ids import stable_id, stream
 from ehp.synth.names import STREETS, family_name, human_names, person_name
 
@@ -377,6 +378,8 @@ def infrastructure_resources(country: Country) -> Iterator[dict[str, Any]]:
             )
         for facility in care.facilities():
             yield from facility.resources
+            if facility.kind == "polyclinic":
+                yield population_group(facility.resources[0])
             for member in facility.staff:
                 yield from member.resources
 

@@ -109,7 +109,7 @@ def _operations(routes: tuple[RouteKey, ...], resource_type: str | None) -> list
             else shape != "system-op" and (types is None or resource_type in types)
         )
     }
-    return [{"name": name, "definition": definition_url(name)} for name in sorted(names)]
+    return [{"name": name, "definition": definition_url(name, resource_type)} for name in sorted(names)]
 
 
 def _security(base: str) -> dict[str, Any]:
