@@ -37,6 +37,7 @@ from ehp.bench.suite import SuiteConfig, run_suite
 from ehp.bench.sync_bench import bench_sync
 from ehp.bench.validation_bench import bench_validation
 from ehp.bulk.cli import export_command
+from ehp.bulk.importer import IMPORT_DIR_VARIABLE
 from ehp.commands.registry import register as register_registry_commands
 from ehp.demo import demo_hints, demo_logins, prepare_demo
 from ehp.security.authenticator import PUBLIC_BASE_URLS_VARIABLE
@@ -106,6 +107,10 @@ def serve(
         list[str] | None,
         typer.Option(help="A FHIR base URL apps know this server by (repeatable; default: the URL served)."),
     ] = None,
+    import_dir: Annotated[
+        Path | None,
+        typer.Option(help="$import reads file:// inputs from this folder (and nowhere else)."),
+    ] = None,
 ) -> None:
     """Serve the FHIR API at http://HOST:PORT/fhir, creating or migrating the schema first."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -117,6 +122,10 @@ def serve(
         os.environ[TRUSTED_ISSUERS_VARIABLE] = str(trusted_issuers.resolve())
     if public_base_url:
         os.environ[PUBLIC_BASE_URLS_VARIABLE] = " ".join(public_base_url)
+    if import_dir is not None:
+        if not import_dir.is_dir():
+            raise typer.BadParameter(f"{import_dir} is not a folder", param_hint="--import-dir")
+        os.environ[IMPORT_DIR_VARIABLE] = str(import_dir.resolve())
     try:
         engine = open_engine(database)
     except DatabaseUrlError as failure:

@@ -3,11 +3,17 @@ its caller reads its status and files, scopes narrow it, and each patient's log 
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
+import uuid
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import httpx
 
-from tests.access.conftest import World
+from tests.access.conftest import World, observation
 from tests.bulk.test_export import ASYNC, export, finished, lines
 
 
@@ -75,3 +81,48 @@ def test_a_clinic_system_and_a_citizen_export_their_own(world: World) -> None:
     citizen = _auth(world, "Patient/pat-Q", "patient/*.rs")
     mine = lines(finished(export(base, "Patient/$export", headers=ASYNC | citizen), citizen), citizen)
     assert {r["id"] for r in mine if r["resourceType"] == "Patient"} == {"pat-Q"}
+
+
+def test_an_import_writes_as_its_caller_and_reports_what_they_may_not_write(
+    world: World, tmp_path: Path
+) -> None:
+    base = world.server.base
+    rows = [observation(f"imp-{patient}-{uuid.uuid4().hex[:8]}", patient) for patient in ("P", "Q")]
+    (tmp_path / "Observation.ndjson").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    handler = functools.partial(_Quiet, directory=str(tmp_path))
+    files = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{files.server_address[1]}/Observation.ndjson"
+        doctor = _auth(world, "Practitioner/doc-A", "user/*.cruds")
+        body = {
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "inputFormat", "valueCode": "application/fhir+ndjson"},
+                {
+                    "name": "input",
+                    "part": [{"name": "type", "valueCode": "Observation"}, {"name": "url", "valueUri": url}],
+                },
+            ],
+        }
+        kicked = httpx.post(f"{base}/$import", json=body, headers=ASYNC | doctor)
+        assert kicked.status_code == 202, kicked.text
+        status = kicked.headers["Content-Location"]
+        assert httpx.get(status, headers=_auth(world, "Practitioner/doc-B", "user/*.rs")).status_code == 404
+        manifest = finished(status, doctor)
+    finally:
+        files.shutdown()
+    assert manifest["output"][0]["count"] == 1
+    (error,) = manifest["error"]
+    refused = httpx.get(error["url"], headers=doctor).text
+    assert "no legal basis" in refused and "pat-Q" in refused
+    admin = _auth(world, "admin", "system/*.rs")
+    assert httpx.get(f"{base}/Observation/{rows[0]['id']}", headers=admin).status_code == 200
+    assert httpx.get(f"{base}/Observation/{rows[1]['id']}", headers=admin).status_code == 404, (
+        "nothing of Q's"
+    )
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass

@@ -249,6 +249,12 @@ PROBES: dict[tuple[str, str, str | None], list[Probe]] = {
         Probe("DELETE", "$export-poll-status", {"_jobId": "0" * 32})
     ],
     ("GET", "system-op", "export-file"): [Probe("GET", "$export-file", {"_jobId": "0" * 32, "file": "1"})],
+    ("POST", "system-op", "import"): [Probe("POST", "$import", body=_parameters())],
+    ("GET", "system-op", "import-poll-status"): [Probe("GET", "$import-poll-status", {"_jobId": "0" * 32})],
+    ("DELETE", "system-op", "import-poll-status"): [
+        Probe("DELETE", "$import-poll-status", {"_jobId": "0" * 32})
+    ],
+    ("GET", "system-op", "import-file"): [Probe("GET", "$import-file", {"_jobId": "0" * 32, "file": "1"})],
 }
 TARGETS = ("P", "K")
 """P: attached to polyclinic A, with a consent; K: a child attached to A, represented by M (and

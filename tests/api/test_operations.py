@@ -56,7 +56,8 @@ def test_the_capability_statement_lists_operations_only_where_they_are_served(fh
     assert organization.isdisjoint({"everything", "attach", "summary"})
     assert observation == {"validate", "reindex"}, "only what every type serves"
     system = {o["name"]: o["definition"] for o in statement["rest"][0]["operation"]}
-    assert set(system) == {"validate", "coverage", "reindex", "export", "export-poll-status", "export-file"}
+    bulk = {"export", "export-poll-status", "export-file", "import", "import-poll-status", "import-file"}
+    assert set(system) == {"validate", "coverage", "reindex"} | bulk
     assert system["export"] == "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
     assert patient["export"] == "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
     group = {o["name"]: o["definition"] for o in _resource(statement, "Group")["operation"]}

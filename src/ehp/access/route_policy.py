@@ -36,6 +36,9 @@ class RoutePolicy(Enum):
     """Starts a bulk export: the job runs later under the caller's grant and SMART scopes (types
     they may not read whole are left out, ``_type`` naming one is refused), and audits the
     patients whose data it writes; the kick-off itself is audited."""
+    BULK_IMPORT = "bulk-import"
+    """Starts a bulk import: each resource is written later as the caller's own ``PUT``, under the
+    same authorization, rules and audit as any write (a refusal goes to the job's error file)."""
     BULK_JOBS = "bulk-jobs"
     """A bulk job's status, cancellation and files: only the caller who started it (anyone else
     is told it does not exist)."""

@@ -340,6 +340,60 @@ BULK_DEFINITIONS: tuple[Definition, ...] = (
         ),
     ),
 )
+BULK_DEFINITIONS += (
+    Definition(
+        "import",
+        "import",
+        "Bulk import of NDJSON files",
+        "Start an import (Prefer: respond-async): inputFormat application/fhir+ndjson, optional "
+        "inputSource, and one input per file (type, url: file:// inside the server's import "
+        "directory, or http(s)://). Each resource is written as the caller's PUT, keeping its id; "
+        "conditional references are resolved; refused resources go to the error file.",
+        (),
+        system=True,
+        type=False,
+        instance=False,
+        affects_state=True,
+        parameters=(
+            _in("inputFormat", "code", "application/fhir+ndjson", 1),
+            _in("inputSource", "uri", "Where the data come from"),
+            Param(
+                "input",
+                "in",
+                1,
+                "*",
+                None,
+                "One file",
+                (_in("type", "code", "Its resource type", 1), _in("url", "uri", "Where it is", 1)),
+            ),
+        ),
+    ),
+    Definition(
+        "import-poll-status",
+        "import-poll-status",
+        "A bulk import's status",
+        "GET: 202 with X-Progress while the import started by the caller runs, 200 with the "
+        "manifest (output per input with its count, error files) when done; DELETE: cancel it.",
+        (),
+        system=True,
+        type=False,
+        instance=False,
+        affects_state=True,
+        parameters=(_in("_jobId", "string", "The job", 1),),
+    ),
+    Definition(
+        "import-file",
+        "import-file",
+        "A bulk import's error file",
+        "The NDJSON OperationOutcomes of what an import refused, one per resource or line.",
+        (),
+        system=True,
+        type=False,
+        instance=False,
+        affects_state=False,
+        parameters=(_in("_jobId", "string", "The job", 1), _in("file", "integer", "The file's number", 1)),
+    ),
+)
 DEFINITIONS = DEFINITIONS + BULK_DEFINITIONS
 BY_CODE = {definition.code: definition for definition in DEFINITIONS}
 BY_ID = {definition.id: definition for definition in DEFINITIONS}

@@ -101,6 +101,7 @@ class Route:
             RoutePolicy.CONTENT_ONLY,
             RoutePolicy.ENTRIES,
             RoutePolicy.BULK_EXPORT,
+            RoutePolicy.BULK_IMPORT,
             RoutePolicy.BULK_JOBS,
         ):
             return None

@@ -13,7 +13,7 @@ import orjson
 from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from ehp.bulk.schema import bulk_chunks, bulk_files, bulk_jobs
+from ehp.bulk.schema import bulk_chunks, bulk_files, bulk_jobs, bulk_pending
 from ehp.context import RequestContext
 from ehp.scopes import Scopes
 from ehp.store.clock import now_micros
@@ -138,6 +138,7 @@ def _forget_old(connection: Connection, now: int) -> None:
 
 
 def _drop_files(connection: Connection, ids: list[str]) -> None:
+    connection.execute(delete(bulk_pending).where(bulk_pending.c.job_id.in_(ids)))
     connection.execute(delete(bulk_chunks).where(bulk_chunks.c.job_id.in_(ids)))
     connection.execute(delete(bulk_files).where(bulk_files.c.job_id.in_(ids)))
 
@@ -148,12 +149,12 @@ def read_job(engine: Engine, job_id: str) -> Job | None:
     return _job(row) if row is not None else None
 
 
-def claim_next(engine: Engine, lease: str, kind: str) -> Job | None:
+def claim_next(engine: Engine, lease: str, kinds: tuple[str, ...]) -> Job | None:
     """Take a queued job, or one whose process stopped (its heartbeat stale), for this process."""
     now = now_micros()
     stale = now - int(stale_seconds() * 1_000_000)
     claimable = and_(
-        bulk_jobs.c.kind == kind,
+        bulk_jobs.c.kind.in_(kinds),
         or_(bulk_jobs.c.status == QUEUED, and_(bulk_jobs.c.status == RUNNING, bulk_jobs.c.heartbeat < stale)),
     )
     with engine.connect() as connection:
@@ -200,39 +201,52 @@ def write_part(
     """One part (its file, with the file's new count, and its number) and the job's cursor, in one
     transaction: all or none. Without a part, the cursor alone moves."""
     with writer(engine).begin() as connection:
-        moved = connection.execute(
-            update(bulk_jobs)
-            .where(_mine(job.id, lease))
-            .values(cursor=orjson.dumps(cursor).decode(), processed=processed, heartbeat=now_micros())
-        ).rowcount
-        if moved != 1:
-            raise LostJob(job.id)
-        if part is None:
-            return
-        file, number = part
-        if data:
-            connection.execute(
-                insert(bulk_chunks).values(job_id=job.id, number=file.number, part=number, data=data)
+        write_part_in(connection, job, lease, part, data, cursor, processed)
+
+
+def write_part_in(
+    connection: Connection,
+    job: Job,
+    lease: str,
+    part: tuple[JobFile, int] | None,
+    data: bytes,
+    cursor: dict[str, Any],
+    processed: int,
+) -> None:
+    """:func:`write_part` inside the caller's transaction (an import's, with the resources it wrote)."""
+    moved = connection.execute(
+        update(bulk_jobs)
+        .where(_mine(job.id, lease))
+        .values(cursor=orjson.dumps(cursor).decode(), processed=processed, heartbeat=now_micros())
+    ).rowcount
+    if moved != 1:
+        raise LostJob(job.id)
+    if part is None:
+        return
+    file, number = part
+    if data:
+        connection.execute(
+            insert(bulk_chunks).values(job_id=job.id, number=file.number, part=number, data=data)
+        )
+    exists = connection.execute(
+        select(func.count()).where(bulk_files.c.job_id == job.id, bulk_files.c.number == file.number)
+    ).scalar_one()
+    if exists:
+        connection.execute(
+            update(bulk_files)
+            .where(bulk_files.c.job_id == job.id, bulk_files.c.number == file.number)
+            .values(count=file.count)
+        )
+    elif file.count:
+        connection.execute(
+            insert(bulk_files).values(
+                job_id=job.id,
+                number=file.number,
+                kind=file.kind,
+                resource_type=file.resource_type,
+                count=file.count,
             )
-        exists = connection.execute(
-            select(func.count()).where(bulk_files.c.job_id == job.id, bulk_files.c.number == file.number)
-        ).scalar_one()
-        if exists:
-            connection.execute(
-                update(bulk_files)
-                .where(bulk_files.c.job_id == job.id, bulk_files.c.number == file.number)
-                .values(count=file.count)
-            )
-        elif file.count:
-            connection.execute(
-                insert(bulk_files).values(
-                    job_id=job.id,
-                    number=file.number,
-                    kind=file.kind,
-                    resource_type=file.resource_type,
-                    count=file.count,
-                )
-            )
+        )
 
 
 def heartbeat(engine: Engine, job: Job, lease: str) -> None:

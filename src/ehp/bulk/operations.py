@@ -31,6 +31,7 @@ from ehp.bulk.export import (
     check_type_filters,
     check_types,
 )
+from ehp.bulk.importer import IMPORT, ImportRefused, ImportSpec, parse_kick_off
 from ehp.bulk.jobs import (
     CANCELLED,
     DONE,
@@ -164,25 +165,33 @@ def _status_url(call: Call, job_id: str) -> str:
     return f"{call.base}/${STATUS}?_jobId={job_id}"
 
 
-def _own_job(call: Call) -> Job:
+def _own_job(call: Call, kind: str = EXPORT) -> Job:
     job_id = call.request.param("_jobId") or ""
     job = read_job(call.service.store.engine, job_id) if job_id.isalnum() and len(job_id) <= 36 else None
-    if job is None or job.kind != EXPORT or job.actor != call.ctx.actor:
-        raise not_found(f"there is no export job '{job_id[:40]}' of yours")
+    if job is None or job.kind != kind or job.actor != call.ctx.actor:
+        raise not_found(f"there is no {kind} job '{job_id[:40]}' of yours")
     return job
+
+
+def _pending(job: Job) -> FhirResponse | None:
+    """The answer while a job is not done (404 cancelled, 500 failed, 202 running), or None."""
+    if job.status == CANCELLED:
+        raise not_found(f"{job.kind} job {job.id} was cancelled")
+    if job.status == FAILED:
+        raise error(Category.INTERNAL, "exception", f"the {job.kind} failed: {job.error or 'unknown error'}")
+    if job.status == DONE:
+        return None
+    current = job.cursor.get("type")
+    done = "exported" if job.kind == EXPORT else "imported"
+    progress = f"{job.processed} resources {done}" + (f"; now {current}" if current else "")
+    return FhirResponse(202, headers={"X-Progress": progress[:100], "Retry-After": RETRY_SECONDS})
 
 
 def status(call: Call) -> FhirResponse:
     job = _own_job(call)
-    if job.status == CANCELLED:
-        raise not_found(f"export job {job.id} was cancelled")
-    if job.status == FAILED:
-        failure = error(Category.INTERNAL, "exception", f"the export failed: {job.error or 'unknown error'}")
-        raise failure
-    if job.status != DONE:
-        current = job.cursor.get("type")
-        progress = f"{job.processed} resources exported" + (f"; now {current}" if current else "")
-        return FhirResponse(202, headers={"X-Progress": progress[:100], "Retry-After": RETRY_SECONDS})
+    running = _pending(job)
+    if running is not None:
+        return running
     files = job_files(call.service.store.engine, job.id)
     manifest = {
         "transactionTime": to_instant(job.transaction_time),
@@ -203,18 +212,18 @@ def status(call: Call) -> FhirResponse:
     return FhirResponse(200, resource=manifest, headers={"Expires": expires})
 
 
-def delete(call: Call) -> FhirResponse:
-    job = _own_job(call)
+def delete(call: Call, kind: str = EXPORT) -> FhirResponse:
+    job = _own_job(call, kind)
     if job.status == CANCELLED or not cancel(call.service.store.engine, job.id):
-        raise not_found(f"export job {job.id} was already cancelled")
+        raise not_found(f"{kind} job {job.id} was already cancelled")
     return FhirResponse(202)
 
 
-def download(call: Call) -> FhirResponse:
-    job = _own_job(call)
+def download(call: Call, kind: str = EXPORT) -> FhirResponse:
+    job = _own_job(call, kind)
     number = call.request.param("file") or ""
     if job.status != DONE:
-        raise not_found(f"export job {job.id} has no files yet")
+        raise not_found(f"{kind} job {job.id} has no files yet")
     if not number.isdigit():
         raise bad_request("file must be the number of one of the job's files", "file")
     files = {f.number: f for f in job_files(call.service.store.engine, job.id)}
@@ -223,3 +232,59 @@ def download(call: Call) -> FhirResponse:
     return FhirResponse(
         200, stream=file_parts(call.service.store.engine, job.id, int(number)), media_type=NDJSON
     )
+
+
+IMPORT_STATUS = "import-poll-status"
+IMPORT_FILE = "import-file"
+
+
+def import_kick_off(call: Call) -> FhirResponse:
+    """``POST [base]/$import`` (``Prefer: respond-async``, a Parameters body): 202 and its status URL."""
+    if isinstance(call.reader, WriteTransaction):
+        raise bad_request("$import starts a background job; it cannot be part of a batch or transaction")
+    if "respond-async" not in (call.request.header("prefer") or "").lower():
+        raise bad_request("$import is asynchronous: send 'Prefer: respond-async'")
+    try:
+        spec = parse_kick_off(call.body_resource("Parameters"), call.base)
+    except ImportRefused as refused:
+        raise bad_request(str(refused), refused.parameter) from None
+    job = create_job(call.service.store.engine, IMPORT, call.ctx, f"{call.base}/$import", spec.to_json())
+    JOB_QUEUED.set()
+    return FhirResponse(202, headers={"Content-Location": f"{call.base}/${IMPORT_STATUS}?_jobId={job.id}"})
+
+
+def import_status(call: Call) -> FhirResponse:
+    job = _own_job(call, IMPORT)
+    running = _pending(job)
+    if running is not None:
+        return running
+    spec = ImportSpec.from_json(job.parameters)
+    written = {int(key): int(value) for key, value in (job.cursor.get("written") or {}).items()}
+    errors = [f for f in job_files(call.service.store.engine, job.id) if f.kind == "error"]
+    manifest = {
+        "transactionTime": to_instant(job.transaction_time),
+        "request": job.request,
+        "requiresAccessToken": call.access is not None,
+        "output": [
+            {"type": item.type, "inputUrl": item.url, "count": written.get(index, 0)}
+            for index, item in enumerate(spec.inputs)
+        ],
+        "error": [
+            {
+                "type": "OperationOutcome",
+                "url": f"{call.base}/${IMPORT_FILE}?_jobId={job.id}&file={f.number}",
+                "count": f.count,
+            }
+            for f in errors
+        ],
+    }
+    expires = to_http_date((job.finished or job.created) + KEEP_SECONDS * 1_000_000)
+    return FhirResponse(200, resource=manifest, headers={"Expires": expires})
+
+
+def import_delete(call: Call) -> FhirResponse:
+    return delete(call, IMPORT)
+
+
+def import_download(call: Call) -> FhirResponse:
+    return download(call, IMPORT)

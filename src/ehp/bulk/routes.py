@@ -58,4 +58,38 @@ def bulk_routes() -> list[Route]:
             policy=RoutePolicy.BULK_JOBS,
         ),
     ]
-    return kick_off + jobs
+    imports = [
+        Route(
+            "POST",
+            "system-op",
+            operations.import_kick_off,
+            "none",
+            operation="import",
+            policy=RoutePolicy.BULK_IMPORT,
+        ),
+        Route(
+            "GET",
+            "system-op",
+            operations.import_status,
+            "none",
+            operation=operations.IMPORT_STATUS,
+            policy=RoutePolicy.BULK_JOBS,
+        ),
+        Route(
+            "DELETE",
+            "system-op",
+            operations.import_delete,
+            "none",
+            operation=operations.IMPORT_STATUS,
+            policy=RoutePolicy.BULK_JOBS,
+        ),
+        Route(
+            "GET",
+            "system-op",
+            operations.import_download,
+            "none",
+            operation=operations.IMPORT_FILE,
+            policy=RoutePolicy.BULK_JOBS,
+        ),
+    ]
+    return kick_off + jobs + imports

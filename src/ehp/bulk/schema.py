@@ -55,3 +55,15 @@ bulk_chunks = Table(
 """A file's bytes, in parts of about a megabyte: written one by one as the job goes and read one by
 one as the file is downloaded, so neither holds a whole file in memory. In the database, the files
 are shared by every server process and kept across restarts."""
+
+bulk_pending = Table(
+    "bulk_pending",
+    metadata,
+    Column("job_id", String(36), primary_key=True),
+    Column("number", BigInteger, primary_key=True),
+    Column("input", Integer, nullable=False),
+    Column("line", BigInteger, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+)
+"""An import's resources put off to a later pass: a conditional reference that found nothing yet
+(its target may come in a later file). Written with the batch that put them off."""

@@ -15,10 +15,10 @@ import socket
 import threading
 import uuid
 
-from ehp.access.policy import AccessPolicy
+from ehp.api.service import FhirService
 from ehp.bulk.export import EXPORT, ExportRun
+from ehp.bulk.importer import IMPORT, ImportRun
 from ehp.bulk.jobs import claim_next
-from ehp.store.store import Store
 
 log = logging.getLogger(__name__)
 IDLE_SECONDS = 1.0
@@ -27,9 +27,9 @@ JOB_QUEUED = threading.Event()
 
 
 class BulkWorker:
-    def __init__(self, store: Store, policy: AccessPolicy | None) -> None:
-        self.store = store
-        self.policy = policy
+    def __init__(self, service: FhirService) -> None:
+        self.service = service
+        self.store = service.store
         self.lease = f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._wake = JOB_QUEUED
         self._stopped = threading.Event()
@@ -52,7 +52,7 @@ class BulkWorker:
     def _loop(self) -> None:
         while not self._stopped.is_set():
             try:
-                job = claim_next(self.store.engine, self.lease, EXPORT)
+                job = claim_next(self.store.engine, self.lease, (EXPORT, IMPORT))
             except Exception:
                 log.exception("the bulk worker could not look for jobs")
                 job = None
@@ -60,5 +60,8 @@ class BulkWorker:
                 self._wake.wait(IDLE_SECONDS)
                 self._wake.clear()
                 continue
-            log.info("bulk export %s runs in %s", job.id, self.lease)
-            ExportRun(self.store, self.policy, job, self.lease).run()
+            log.info("bulk %s %s runs in %s", job.kind, job.id, self.lease)
+            if job.kind == IMPORT:
+                ImportRun(self.service, job, self.lease).run()
+            else:
+                ExportRun(self.store, self.service.access, job, self.lease).run()

@@ -173,7 +173,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        bulk = BulkWorker(store, service.access)
+        bulk = BulkWorker(service)
         bulk.start()
         yield
         bulk.stop()

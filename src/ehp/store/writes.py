@@ -60,6 +60,7 @@ class WriteTransaction:
         self._dialect = dialect
         self._states: dict[tuple[str, str], _ResourceState] = {}
         self._new_versions: list[tuple[tuple[str, str], StoredVersion]] = []
+        self._flushed_versions = 0
         self._contents: dict[tuple[str, str], StoredVersion] = {}
         self._absent: set[tuple[str, str]] = set()
         """Looked up and found not to exist (before this transaction wrote them)."""
@@ -256,6 +257,11 @@ class WriteTransaction:
         self.flush_all()
         return self.connection.execute(statement).all()
 
+    @property
+    def pending_versions(self) -> int:
+        """How many versions this transaction has made so far (committed or not)."""
+        return len(self._new_versions) + self._flushed_versions
+
     def flush_all(self) -> None:
         """Make every write so far visible to queries on this transaction's connection."""
         self.flush()
@@ -286,6 +292,7 @@ class WriteTransaction:
             for key, version in self._new_versions
         ]
         bulk_insert(self.connection, resource_versions, _VERSION_ROW, rows)
+        self._flushed_versions += len(rows)
         self._new_versions.clear()
 
 

@@ -1,4 +1,5 @@
-"""FHIR Bulk Data: export jobs, their NDJSON files and the files' parts.
+"""FHIR Bulk Data: export and import jobs, their NDJSON files, the files' parts, and the resources
+an import put off to a later pass.
 
 Revision ID: 0012_bulk_data
 Revises: 0011_smart_apps
@@ -51,9 +52,18 @@ def upgrade() -> None:
         sa.Column("part", sa.Integer, primary_key=True),
         sa.Column("data", sa.LargeBinary, nullable=False),
     )
+    op.create_table(
+        "bulk_pending",
+        sa.Column("job_id", sa.String(36), primary_key=True),
+        sa.Column("number", sa.BigInteger, primary_key=True),
+        sa.Column("input", sa.Integer, nullable=False),
+        sa.Column("line", sa.BigInteger, nullable=False),
+        sa.Column("content", sa.LargeBinary, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("bulk_pending")
     op.drop_table("bulk_chunks")
     op.drop_table("bulk_files")
     op.drop_index("ix_bulk_jobs_status", table_name="bulk_jobs")

@@ -1,0 +1,470 @@
+"""Bulk Data ``$import``: NDJSON files into the store, as the kick-off's caller would PUT them.
+
+A kick-off names its files (``input``: ``type`` and ``url``): ``file://`` URLs inside the import
+directory of ``ehp serve --import-dir`` (anything outside it is refused) or ``http(s)://`` URLs,
+read as streams line by line. Every line is written as ``PUT [type]/[id]`` through the server's
+own write path (validation, business rules, the caller's authorization, index rows, audit): a
+resource keeps its id, so literal references between files hold in whatever order they come.
+
+Conditional references (``Practitioner?identifier=...``) are resolved against what the store holds
+then, with a per-job cache (a country's Observations name the same few thousand practitioners). A
+resource whose conditional reference finds nothing yet is put off (``bulk_pending``) and tried
+again after the last file, pass after pass while any succeeds; what still finds nothing, finds
+several, or is refused for any other reason becomes an ``OperationOutcome`` in the job's error
+file, naming the file, the line and why. Nothing else is lost.
+
+Lines are written :data:`BATCH` per store transaction, and that transaction also moves the job's
+cursor (file, line), appends its error lines and records what it put off: a job taken over after a
+crash goes on after the last batch committed, writing nothing twice. A batch that fails as a whole
+(a refusal after a write) is written again one resource per transaction, so one bad resource
+costs only itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import httpx
+import orjson
+from sqlalchemy import delete, insert, select
+
+from ehp.api.messages import FhirRequest
+from ehp.api.service import FhirService
+from ehp.bulk.jobs import DONE, FAILED, Job, JobFile, LostJob, finish, write_part_in
+from ehp.bulk.schema import bulk_pending
+from ehp.errors import FhirError
+from ehp.fhir.definitions import is_resource_type
+from ehp.search.errors import SearchError
+from ehp.search.query import InnerFilter, find_ids
+from ehp.store.writes import WriteTransaction
+
+log = logging.getLogger(__name__)
+
+IMPORT = "import"
+IMPORT_DIR_VARIABLE = "EHP_IMPORT_DIR"
+NDJSON = "application/fhir+ndjson"
+BATCH = 200
+MAX_INPUTS = 10_000
+MAX_LINE_BYTES = 8 << 20
+CACHE_SIZE = 100_000
+MAX_PASSES = 10
+ERROR_FILE = 1
+ERROR_PART_BYTES = 1 << 20
+FETCH_TIMEOUT_SECONDS = 60.0
+
+
+class ImportRefused(Exception):
+    """The kick-off cannot be taken (a 400 naming the parameter)."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+@dataclass(frozen=True, slots=True)
+class ImportInput:
+    type: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSpec:
+    inputs: tuple[ImportInput, ...]
+    base: str
+    source: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "inputs": [{"type": i.type, "url": i.url} for i in self.inputs],
+            "base": self.base,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImportSpec:
+        inputs = tuple(ImportInput(str(i["type"]), str(i["url"])) for i in data["inputs"])
+        return cls(inputs, str(data["base"]), data.get("source"))
+
+
+def import_directory() -> Path | None:
+    value = os.environ.get(IMPORT_DIR_VARIABLE)
+    return Path(value).resolve() if value else None
+
+
+def parse_kick_off(body: dict[str, Any], base: str) -> ImportSpec:
+    """The inputs of a ``$import`` Parameters body, checked (:class:`ImportRefused` otherwise)."""
+    parameters = body.get("parameter") or []
+    if not isinstance(parameters, list):
+        raise ImportRefused("parameter", "the Parameters body has no parameter list")
+    formats = [
+        p.get("valueCode") or p.get("valueString") for p in parameters if p.get("name") == "inputFormat"
+    ]
+    if formats != [NDJSON]:
+        raise ImportRefused("inputFormat", f"inputFormat must be given once, as {NDJSON}")
+    sources = [p.get("valueUri") for p in parameters if p.get("name") == "inputSource"]
+    inputs = []
+    for parameter in parameters:
+        if parameter.get("name") != "input":
+            continue
+        parts = {part.get("name"): part for part in parameter.get("part") or () if isinstance(part, dict)}
+        resource_type = (parts.get("type") or {}).get("valueCode")
+        url = (parts.get("url") or {}).get("valueUri")
+        if not isinstance(resource_type, str) or not is_resource_type(resource_type):
+            raise ImportRefused(
+                "input.type", f"input type {str(resource_type)[:64]!r} is not a resource type"
+            )
+        if not isinstance(url, str):
+            raise ImportRefused("input.url", "each input needs a url (valueUri)")
+        check_url(url)
+        inputs.append(ImportInput(resource_type, url))
+    if not inputs:
+        raise ImportRefused("input", "the import names no input file")
+    if len(inputs) > MAX_INPUTS:
+        raise ImportRefused("input", f"at most {MAX_INPUTS} input files")
+    source = sources[0] if sources and isinstance(sources[0], str) else None
+    return ImportSpec(tuple(inputs), base, source)
+
+
+def check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return
+    if parts.scheme != "file":
+        raise ImportRefused("input.url", f"{url[:100]!r}: inputs are file:// or http(s):// URLs")
+    folder = import_directory()
+    if folder is None:
+        raise ImportRefused("input.url", "this server takes no file:// inputs (see ehp serve --import-dir)")
+    path = Path(unquote(parts.path)).resolve()
+    if not path.is_relative_to(folder):
+        raise ImportRefused("input.url", f"{url[:100]!r} is outside the import directory")
+    if not path.is_file():
+        raise ImportRefused("input.url", f"{url[:100]!r} is not a file")
+
+
+def read_lines(url: str) -> Iterator[bytes]:
+    """The lines of an input, streamed."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        check_url(url)
+        with Path(unquote(parts.path)).open("rb") as handle:
+            yield from handle
+        return
+    with httpx.stream(
+        "GET", url, timeout=FETCH_TIMEOUT_SECONDS, headers={"Accept": NDJSON}, follow_redirects=True
+    ) as answer:
+        if answer.status_code != 200:
+            raise OSError(f"{url[:100]} answered HTTP {answer.status_code}")
+        for line in answer.iter_lines():
+            yield line.encode()
+
+
+@dataclass(slots=True)
+class Line:
+    input: int
+    number: int
+    content: bytes
+
+
+class Outcome:
+    """What one batch did: written per input, errors, resources put off."""
+
+    def __init__(self) -> None:
+        self.written: dict[int, int] = {}
+        self.errors: list[bytes] = []
+        self.pending: list[Line] = []
+
+
+class Deferred(Exception):
+    """A conditional reference found nothing yet: try the resource again in a later pass."""
+
+
+class ImportRun:
+    """One import job's run in this process."""
+
+    def __init__(self, service: FhirService, job: Job, lease: str) -> None:
+        self.service = service
+        self.store = service.store
+        self.job = job
+        self.lease = lease
+        self.spec = ImportSpec.from_json(job.parameters)
+        self.ctx = job.caller()
+        self.cursor: dict[str, Any] = dict(job.cursor) or {"pass": 1, "input": 0, "line": 0}
+        self.cursor.setdefault("written", {})
+        self.cursor.setdefault("errors", 0)
+        self.cursor.setdefault("error_part", 0)
+        self.cursor.setdefault("pending", 0)
+        self.cursor.setdefault("pending_number", 0)
+        self.references: dict[str, str] = {}
+        """Conditional reference → Type/id, for the job (emptied when it reaches CACHE_SIZE)."""
+
+    def run(self) -> None:
+        try:
+            self._first_pass()
+            self._later_passes()
+            finish(self.store.engine, self.job, self.lease, DONE)
+        except LostJob:
+            log.info("import %s was cancelled or taken over; this process stops", self.job.id)
+        except Exception as failure:
+            log.exception("import %s failed", self.job.id)
+            finish(
+                self.store.engine, self.job, self.lease, FAILED, f"{type(failure).__name__}: {failure}"[:500]
+            )
+
+    def _first_pass(self) -> None:
+        if self.cursor["pass"] > 1:
+            return
+        for index in range(int(self.cursor["input"]), len(self.spec.inputs)):
+            skip = int(self.cursor["line"]) if index == self.cursor["input"] else 0
+            batch: list[Line] = []
+            try:
+                for number, content in enumerate(read_lines(self.spec.inputs[index].url), 1):
+                    if number <= skip or not content.strip():
+                        continue
+                    batch.append(Line(index, number, content))
+                    if len(batch) == BATCH:
+                        self._commit(batch, last_pass=False, position=(index, number))
+                        batch = []
+            except OSError as failure:
+                batch.append(Line(index, 0, b""))
+                self._commit(batch, last_pass=False, position=(index, 10**12), failure=str(failure))
+                continue
+            self._commit(batch, last_pass=False, position=(index + 1, 0))
+        self.cursor["pass"] = 2
+        self._commit([], last_pass=False, position=(len(self.spec.inputs), 0))
+
+    def _later_passes(self) -> None:
+        while self.cursor["pending"]:
+            before = int(self.cursor["pending"])
+            last = int(self.cursor["pass"]) >= MAX_PASSES
+            waiting = self._take_pending()
+            self.cursor["pass"] = int(self.cursor["pass"]) + 1
+            for start in range(0, len(waiting), BATCH):
+                self._commit(waiting[start : start + BATCH], last_pass=last, position=None, retried=True)
+            if int(self.cursor["pending"]) >= before and not last:
+                # no progress: one more pass reports what is left as errors
+                self.cursor["pass"] = MAX_PASSES
+            elif last:
+                break
+
+    def _take_pending(self) -> list[Line]:
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(
+                select(bulk_pending)
+                .where(bulk_pending.c.job_id == self.job.id)
+                .order_by(bulk_pending.c.number)
+            ).all()
+        return [Line(row.input, row.line, bytes(row.content)) for row in rows]
+
+    def _commit(
+        self,
+        batch: list[Line],
+        *,
+        last_pass: bool,
+        position: tuple[int, int] | None,
+        failure: str | None = None,
+        retried: bool = False,
+    ) -> None:
+        try:
+            self._commit_batch(batch, last_pass, position, failure, retried)
+        except _BatchFailed:
+            for line in batch:  # one resource per transaction: a bad one costs only itself
+                self._commit_batch([line], last_pass, None, failure, retried, alone=True)
+            self._commit_batch([], last_pass, position, None, False)
+
+    def _commit_batch(
+        self,
+        batch: list[Line],
+        last_pass: bool,
+        position: tuple[int, int] | None,
+        failure: str | None,
+        retried: bool,
+        alone: bool = False,
+    ) -> None:
+        outcome = Outcome()
+        try:
+            with self.store.transaction(self.ctx) as tx:
+                visible = (
+                    self.service.access.access(self.ctx).inner_filter
+                    if self.service.access is not None
+                    else None
+                )
+                for line in batch:
+                    if failure is not None:
+                        outcome.errors.append(self._error(line, f"the file could not be read: {failure}"))
+                        continue
+                    self._import_line(tx, line, outcome, last_pass, visible)
+                self._record(tx, outcome, position, retried, batch)
+        except _WrittenThenRefused as refused:
+            if not alone:
+                raise _BatchFailed() from None
+            # rolled back: the refusal alone is recorded
+            with self.store.transaction(self.ctx) as tx:
+                failed = Outcome()
+                failed.errors.append(self._error(batch[0], str(refused)))
+                self._record(tx, failed, position, retried, batch)
+
+    def _import_line(
+        self, tx: WriteTransaction, line: Line, outcome: Outcome, last_pass: bool, visible: InnerFilter | None
+    ) -> None:
+        expected = self.spec.inputs[line.input].type
+        try:
+            resource = orjson.loads(line.content) if len(line.content) <= MAX_LINE_BYTES else None
+        except orjson.JSONDecodeError as failure:
+            outcome.errors.append(self._error(line, f"not JSON: {failure}"))
+            return
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            outcome.errors.append(self._error(line, "not a FHIR resource (no resourceType)"))
+            return
+        resource_type = resource["resourceType"]
+        if resource_type != expected:
+            outcome.errors.append(self._error(line, f"a {resource_type[:64]} in a file of {expected}"))
+            return
+        resource_id = resource.get("id")
+        if not isinstance(resource_id, str) or not resource_id:
+            outcome.errors.append(
+                self._error(line, "the resource has no id (imported resources keep theirs)")
+            )
+            return
+        try:
+            self._resolve(tx, resource, visible)
+        except Deferred as reason:
+            if last_pass:
+                outcome.errors.append(self._error(line, str(reason)))
+            else:
+                outcome.pending.append(line)
+            return
+        except _Unresolvable as reason:
+            outcome.errors.append(self._error(line, str(reason)))
+            return
+        request = FhirRequest("PUT", f"{resource_type}/{resource_id}", resource=resource)
+        before = tx.pending_versions
+        try:
+            self.service.handle_in(tx, request, self.spec.base)
+        except FhirError as refused:
+            why = "; ".join(issue.diagnostics for issue in refused.issues)[:1000]
+            if tx.pending_versions != before:
+                raise _WrittenThenRefused(why) from None  # the transaction holds the write: undo it
+            outcome.errors.append(self._error(line, why))
+            return
+        outcome.written[line.input] = outcome.written.get(line.input, 0) + 1
+
+    def _resolve(self, tx: WriteTransaction, resource: dict[str, Any], visible: InnerFilter | None) -> None:
+        for holder in _reference_holders(resource, []):
+            reference = holder["reference"]
+            if "?" not in reference or reference.startswith(("http:", "https:", "urn:")):
+                continue
+            found = self.references.get(reference)
+            if found is None:
+                resource_type, _, query = reference.partition("?")
+                if not is_resource_type(resource_type):
+                    raise _Unresolvable(
+                        f"the conditional reference {reference[:200]!r} names no resource type"
+                    )
+                try:
+                    ids = find_ids(tx, resource_type, parse_qsl(query, keep_blank_values=True), 2, visible)
+                except SearchError as failure:
+                    raise _Unresolvable(f"the conditional reference {reference[:200]!r}: {failure}") from None
+                if len(ids) > 1:
+                    raise _Unresolvable(
+                        f"the conditional reference {reference[:200]!r} matches several resources"
+                    )
+                if not ids:
+                    raise Deferred(f"the conditional reference {reference[:200]!r} matches no resource")
+                found = f"{resource_type}/{ids[0]}"
+                if len(self.references) >= CACHE_SIZE:
+                    self.references.clear()
+                self.references[reference] = found
+            holder["reference"] = found
+
+    def _record(
+        self,
+        tx: WriteTransaction,
+        outcome: Outcome,
+        position: tuple[int, int] | None,
+        retried: bool,
+        batch: list[Line],
+    ) -> None:
+        connection = tx.connection
+        cursor = self.cursor
+        written = cursor["written"]
+        for index, count in outcome.written.items():
+            written[str(index)] = int(written.get(str(index), 0)) + count
+        if retried:
+            numbers = [line.number for line in batch]
+            inputs = [line.input for line in batch]
+            if numbers:
+                connection.execute(
+                    delete(bulk_pending).where(
+                        bulk_pending.c.job_id == self.job.id,
+                        bulk_pending.c.line.in_(numbers),
+                        bulk_pending.c.input.in_(sorted(set(inputs))),
+                    )
+                )
+            cursor["pending"] = int(cursor["pending"]) - len(batch)
+        for line in outcome.pending:
+            cursor["pending_number"] = int(cursor["pending_number"]) + 1
+            connection.execute(
+                insert(bulk_pending).values(
+                    job_id=self.job.id,
+                    number=cursor["pending_number"],
+                    input=line.input,
+                    line=line.number,
+                    content=line.content,
+                )
+            )
+        cursor["pending"] = int(cursor["pending"]) + len(outcome.pending)
+        if position is not None:
+            cursor["input"], cursor["line"] = position
+        part: tuple[JobFile, int] | None = None
+        data = b"".join(outcome.errors)
+        if outcome.errors:
+            cursor["errors"] = int(cursor["errors"]) + len(outcome.errors)
+            part = (
+                JobFile(ERROR_FILE, "error", "OperationOutcome", int(cursor["errors"])),
+                int(cursor["error_part"]),
+            )
+            cursor["error_part"] = int(cursor["error_part"]) + 1
+        processed = sum(int(v) for v in written.values())
+        tx.flush_all()
+        write_part_in(connection, self.job, self.lease, part, data, cursor, processed)
+
+    def _error(self, line: Line, why: str) -> bytes:
+        source = self.spec.inputs[line.input].url
+        where = f"line {line.number} of {source}" if line.number else source
+        outcome = {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "processing", "diagnostics": f"{where}: {why}"[:2000]}],
+        }
+        return orjson.dumps(outcome) + b"\n"
+
+
+class _WrittenThenRefused(Exception):
+    """A write the authorizer refused once it was made (whose record it is): its transaction must go."""
+
+
+class _BatchFailed(Exception):
+    """A write in the batch was refused after it was made: the batch is written again, one by one."""
+
+
+class _Unresolvable(Exception):
+    """A conditional reference that no later pass can resolve (several matches, a bad search)."""
+
+
+def _reference_holders(value: Any, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(value, dict):
+        if isinstance(value.get("reference"), str):
+            found.append(value)
+        for item in value.values():
+            if isinstance(item, dict | list):
+                _reference_holders(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict | list):
+                _reference_holders(item, found)
+    return found
