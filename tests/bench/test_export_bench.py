@@ -1,4 +1,5 @@
-"""The smoke run of ``ehp bench export --quick``: both backends, every figure present and positive."""
+"""The smoke run of ``ehp bench export --quick`` (export, then import into an empty database): both
+backends, every figure present and positive."""
 
 from __future__ import annotations
 
@@ -21,4 +22,6 @@ def test_quick_export_benchmark_reports_its_figures_beside_the_floor(tmp_path: P
         assert figure["export_per_second"] > 0 and figure["floor_per_second"] > 0
         assert figure["server_cpu_us_per_resource"] > 0 and figure["download_per_second"] > 0
         assert 0 < figure["ratio_to_floor"] < 1
+        assert figure["import_per_second"] > 0 and figure["import_cpu_us_per_resource"] > 0
+        assert 0 < figure["import_ratio_to_floor"] < 1
     assert "| postgresql |" in completed.stdout

@@ -23,8 +23,11 @@ costs only itself.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,9 +37,11 @@ import httpx
 import orjson
 from sqlalchemy import delete, insert, select
 
+from ehp.api.interactions.common import is_conditional_reference, reference_holders
 from ehp.api.messages import FhirRequest
 from ehp.api.service import FhirService
 from ehp.bulk.jobs import DONE, FAILED, Job, JobFile, LostJob, finish, write_part_in
+from ehp.bulk.prepare import Prepared, prepare_lines
 from ehp.bulk.schema import bulk_pending
 from ehp.errors import FhirError
 from ehp.fhir.definitions import is_resource_type
@@ -51,7 +56,10 @@ IMPORT_DIR_VARIABLE = "EHP_IMPORT_DIR"
 NDJSON = "application/fhir+ndjson"
 BATCH = 200
 MAX_INPUTS = 10_000
-MAX_LINE_BYTES = 8 << 20
+POOL_AFTER_BATCHES = 10
+"""Batches written before the preparation pool starts (starting its processes costs about a second)."""
+LOOKAHEAD = 4
+"""Batches prepared ahead of the one being written."""
 CACHE_SIZE = 100_000
 MAX_PASSES = 10
 ERROR_FILE = 1
@@ -165,6 +173,15 @@ def read_lines(url: str) -> Iterator[bytes]:
 
 
 @dataclass(slots=True)
+class Batch:
+    lines: list[Line]
+    position: tuple[int, int] | None
+    """The cursor once the batch is written (input, last line); None in later passes."""
+    failure: str | None = None
+    """Why the input could not be read (the batch is one error line)."""
+
+
+@dataclass(slots=True)
 class Line:
     input: int
     number: int
@@ -217,26 +234,62 @@ class ImportRun:
             )
 
     def _first_pass(self) -> None:
+        """Every input, in order, from the cursor on; batches are prepared (parsed, validated,
+        indexed) in a process pool a few ahead of the one being written."""
         if self.cursor["pass"] > 1:
             return
+        pool: ProcessPoolExecutor | None = None
+        ahead: deque[tuple[Batch, Future[list[Prepared]] | None]] = deque()
+        try:
+            for number, batch in enumerate(self._batches()):
+                if pool is None and number >= POOL_AFTER_BATCHES and (os.cpu_count() or 1) > 1:
+                    pool = ProcessPoolExecutor(
+                        os.cpu_count(), mp_context=multiprocessing.get_context("spawn")
+                    )
+                future = (
+                    pool.submit(prepare_lines, *self._preparation(batch.lines))
+                    if pool and batch.lines
+                    else None
+                )
+                ahead.append((batch, future))
+                if len(ahead) > LOOKAHEAD:
+                    self._write_ahead(ahead.popleft())
+            while ahead:
+                self._write_ahead(ahead.popleft())
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        self.cursor["pass"] = 2
+        self._commit(Batch([], (len(self.spec.inputs), 0)), last_pass=False)
+
+    def _write_ahead(self, item: tuple[Batch, Future[list[Prepared]] | None]) -> None:
+        batch, future = item
+        self._commit(batch, last_pass=False, prepared=future.result() if future is not None else None)
+
+    def _batches(self) -> Iterator[Batch]:
         for index in range(int(self.cursor["input"]), len(self.spec.inputs)):
             skip = int(self.cursor["line"]) if index == self.cursor["input"] else 0
-            batch: list[Line] = []
+            lines: list[Line] = []
+            number = 0
             try:
                 for number, content in enumerate(read_lines(self.spec.inputs[index].url), 1):
                     if number <= skip or not content.strip():
                         continue
-                    batch.append(Line(index, number, content))
-                    if len(batch) == BATCH:
-                        self._commit(batch, last_pass=False, position=(index, number))
-                        batch = []
+                    lines.append(Line(index, number, content))
+                    if len(lines) == BATCH:
+                        yield Batch(lines, (index, number))
+                        lines = []
             except OSError as failure:
-                batch.append(Line(index, 0, b""))
-                self._commit(batch, last_pass=False, position=(index, 10**12), failure=str(failure))
+                if lines:
+                    yield Batch(lines, (index, number))
+                yield Batch([Line(index, 0, b"")], (index + 1, 0), f"the file could not be read: {failure}")
                 continue
-            self._commit(batch, last_pass=False, position=(index + 1, 0))
-        self.cursor["pass"] = 2
-        self._commit([], last_pass=False, position=(len(self.spec.inputs), 0))
+            yield Batch(lines, (index + 1, 0))
+
+    def _preparation(self, lines: list[Line]) -> tuple[list[bytes], list[str], list[bool]]:
+        kinds = [self.spec.inputs[line.input].type for line in lines]
+        required = self.service.settings.required_profiles
+        return [line.content for line in lines], kinds, [not required.get(kind) for kind in kinds]
 
     def _later_passes(self) -> None:
         while self.cursor["pending"]:
@@ -245,7 +298,7 @@ class ImportRun:
             waiting = self._take_pending()
             self.cursor["pass"] = int(self.cursor["pass"]) + 1
             for start in range(0, len(waiting), BATCH):
-                self._commit(waiting[start : start + BATCH], last_pass=last, position=None, retried=True)
+                self._commit(Batch(waiting[start : start + BATCH], None), last_pass=last, retried=True)
             if int(self.cursor["pending"]) >= before and not last:
                 # no progress: one more pass reports what is left as errors
                 self.cursor["pass"] = MAX_PASSES
@@ -262,27 +315,27 @@ class ImportRun:
         return [Line(row.input, row.line, bytes(row.content)) for row in rows]
 
     def _commit(
-        self,
-        batch: list[Line],
-        *,
-        last_pass: bool,
-        position: tuple[int, int] | None,
-        failure: str | None = None,
-        retried: bool = False,
+        self, batch: Batch, *, last_pass: bool, prepared: list[Prepared] | None = None, retried: bool = False
     ) -> None:
+        if prepared is None and batch.lines and batch.failure is None:
+            prepared = prepare_lines(*self._preparation(batch.lines))
         try:
-            self._commit_batch(batch, last_pass, position, failure, retried)
+            self._commit_batch(batch, prepared, last_pass, retried)
         except _BatchFailed:
-            for line in batch:  # one resource per transaction: a bad one costs only itself
-                self._commit_batch([line], last_pass, None, failure, retried, alone=True)
-            self._commit_batch([], last_pass, position, None, False)
+            for at, line in enumerate(
+                batch.lines
+            ):  # one resource per transaction: a bad one costs only itself
+                alone = Batch([line], None, batch.failure)
+                self._commit_batch(
+                    alone, prepared[at : at + 1] if prepared else None, last_pass, retried, True
+                )
+            self._commit_batch(Batch([], batch.position), None, last_pass, False)
 
     def _commit_batch(
         self,
-        batch: list[Line],
+        batch: Batch,
+        prepared: list[Prepared] | None,
         last_pass: bool,
-        position: tuple[int, int] | None,
-        failure: str | None,
         retried: bool,
         alone: bool = False,
     ) -> None:
@@ -294,45 +347,44 @@ class ImportRun:
                     if self.service.access is not None
                     else None
                 )
-                for line in batch:
-                    if failure is not None:
-                        outcome.errors.append(self._error(line, f"the file could not be read: {failure}"))
+                if prepared:
+                    tx.preload(
+                        [
+                            (p.resource["resourceType"], p.resource["id"])
+                            for p in prepared
+                            if p.resource is not None
+                        ]
+                    )
+                for at, line in enumerate(batch.lines):
+                    if batch.failure is not None or prepared is None:
+                        outcome.errors.append(self._error(line, batch.failure or "unreadable"))
                         continue
-                    self._import_line(tx, line, outcome, last_pass, visible)
-                self._record(tx, outcome, position, retried, batch)
+                    self._import_line(tx, line, prepared[at], outcome, last_pass, visible)
+                self._record(tx, outcome, batch.position, retried, batch.lines)
         except _WrittenThenRefused as refused:
             if not alone:
                 raise _BatchFailed() from None
             # rolled back: the refusal alone is recorded
             with self.store.transaction(self.ctx) as tx:
                 failed = Outcome()
-                failed.errors.append(self._error(batch[0], str(refused)))
-                self._record(tx, failed, position, retried, batch)
+                failed.errors.append(self._error(batch.lines[0], str(refused)))
+                self._record(tx, failed, batch.position, retried, batch.lines)
 
     def _import_line(
-        self, tx: WriteTransaction, line: Line, outcome: Outcome, last_pass: bool, visible: InnerFilter | None
+        self,
+        tx: WriteTransaction,
+        line: Line,
+        prepared: Prepared,
+        outcome: Outcome,
+        last_pass: bool,
+        visible: InnerFilter | None,
     ) -> None:
-        expected = self.spec.inputs[line.input].type
-        try:
-            resource = orjson.loads(line.content) if len(line.content) <= MAX_LINE_BYTES else None
-        except orjson.JSONDecodeError as failure:
-            outcome.errors.append(self._error(line, f"not JSON: {failure}"))
-            return
-        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
-            outcome.errors.append(self._error(line, "not a FHIR resource (no resourceType)"))
-            return
-        resource_type = resource["resourceType"]
-        if resource_type != expected:
-            outcome.errors.append(self._error(line, f"a {resource_type[:64]} in a file of {expected}"))
-            return
-        resource_id = resource.get("id")
-        if not isinstance(resource_id, str) or not resource_id:
-            outcome.errors.append(
-                self._error(line, "the resource has no id (imported resources keep theirs)")
-            )
+        resource = prepared.resource
+        if resource is None:
+            outcome.errors.append(self._error(line, prepared.error or "refused"))
             return
         try:
-            self._resolve(tx, resource, visible)
+            changed = self._resolve(tx, resource, visible)
         except Deferred as reason:
             if last_pass:
                 outcome.errors.append(self._error(line, str(reason)))
@@ -342,7 +394,13 @@ class ImportRun:
         except _Unresolvable as reason:
             outcome.errors.append(self._error(line, str(reason)))
             return
-        request = FhirRequest("PUT", f"{resource_type}/{resource_id}", resource=resource)
+        request = FhirRequest(
+            "PUT",
+            f"{resource['resourceType']}/{resource['id']}",
+            resource=resource,
+            validated=prepared.validated,
+            index_rows=None if changed else prepared.index,
+        )
         before = tx.pending_versions
         try:
             self.service.handle_in(tx, request, self.spec.base)
@@ -354,10 +412,12 @@ class ImportRun:
             return
         outcome.written[line.input] = outcome.written.get(line.input, 0) + 1
 
-    def _resolve(self, tx: WriteTransaction, resource: dict[str, Any], visible: InnerFilter | None) -> None:
-        for holder in _reference_holders(resource, []):
+    def _resolve(self, tx: WriteTransaction, resource: dict[str, Any], visible: InnerFilter | None) -> bool:
+        """Replace conditional references by Type/id; whether there were any."""
+        changed = False
+        for holder in reference_holders(resource, []):
             reference = holder["reference"]
-            if "?" not in reference or reference.startswith(("http:", "https:", "urn:")):
+            if not is_conditional_reference(reference):
                 continue
             found = self.references.get(reference)
             if found is None:
@@ -381,6 +441,8 @@ class ImportRun:
                     self.references.clear()
                 self.references[reference] = found
             holder["reference"] = found
+            changed = True
+        return changed
 
     def _record(
         self,
@@ -454,17 +516,3 @@ class _BatchFailed(Exception):
 
 class _Unresolvable(Exception):
     """A conditional reference that no later pass can resolve (several matches, a bad search)."""
-
-
-def _reference_holders(value: Any, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if isinstance(value, dict):
-        if isinstance(value.get("reference"), str):
-            found.append(value)
-        for item in value.values():
-            if isinstance(item, dict | list):
-                _reference_holders(item, found)
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict | list):
-                _reference_holders(item, found)
-    return found

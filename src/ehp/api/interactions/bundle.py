@@ -16,7 +16,12 @@ from urllib.parse import parse_qsl
 from uuid import uuid4
 
 from ehp.api.call import Call
-from ehp.api.interactions.common import if_none_exist_criteria, required_profiles
+from ehp.api.interactions.common import (
+    if_none_exist_criteria,
+    is_conditional_reference,
+    reference_holders,
+    required_profiles,
+)
 from ehp.api.interactions.paging import embedded
 from ehp.api.messages import FhirRequest, FhirResponse
 from ehp.api.routing import shape_of
@@ -70,7 +75,7 @@ class Entry:
     def reference_holders(self) -> list[dict[str, Any]]:
         """The objects of the resource with a ``reference`` string, found by one walk of it."""
         if self._holders is None:
-            self._holders = _reference_holders(self.resource, [])
+            self._holders = reference_holders(self.resource, [])
         return self._holders
 
 
@@ -189,25 +194,7 @@ def _is_conditional(entry: Entry) -> bool:
         return True
     if request.method in ("PUT", "PATCH", "DELETE") and request.query:
         return True
-    return any(_is_conditional_reference(holder["reference"]) for holder in entry.reference_holders())
-
-
-def _reference_holders(value: Any, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if isinstance(value, dict):
-        if isinstance(value.get("reference"), str):
-            found.append(value)
-        for item in value.values():
-            if isinstance(item, dict | list):
-                _reference_holders(item, found)
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict | list):
-                _reference_holders(item, found)
-    return found
-
-
-def _is_conditional_reference(reference: str) -> bool:
-    return "?" in reference and not reference.startswith(("http:", "https:", "urn:"))
+    return any(is_conditional_reference(holder["reference"]) for holder in entry.reference_holders())
 
 
 def _run_transaction(
@@ -301,7 +288,7 @@ def _rewrite_references(
         reference = holder["reference"]
         if reference in links:
             holder["reference"] = links[reference]
-        elif _is_conditional_reference(reference):
+        elif is_conditional_reference(reference):
             holder["reference"] = _resolve_conditional(tx, entry, reference, visible)
 
 

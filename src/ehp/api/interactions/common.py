@@ -11,9 +11,11 @@ from ehp.api.messages import FhirResponse
 from ehp.api.profiles import UnknownProfile, profile_by_url
 from ehp.api.rules import apply_rules
 from ehp.errors import Category, FhirError, bad_request, error
+from ehp.fhir.definitions import is_resource_type
 from ehp.fhir.issues import Issue, issues_to_operation_outcome
 from ehp.fhir.profiles import Profile
 from ehp.fhir.validation import validate_resource
+from ehp.search.errors import SearchError
 from ehp.search.query import find_ids
 from ehp.store.clock import to_http_date
 from ehp.store.errors import VersionConflict
@@ -65,9 +67,65 @@ def required_profiles(call: Call, resource_type: str) -> list[Profile]:
 
 
 def check_rules(call: Call, resource_id: str, resource: dict[str, Any]) -> None:
-    """The server's business rules for this resource type (see ``ehp.api.rules``)."""
+    """The server's business rules for this resource type (see ``ehp.api.rules``); conditional
+    references are resolved first."""
+    if resolve_conditional_references(call, resource):
+        call.request.index_rows = None
     if apply_rules(call.service.rules, call.write_tx, call.type, resource_id, resource):
         call.request.index_rows = None
+
+
+def resolve_conditional_references(call: Call, resource: dict[str, Any]) -> bool:
+    """Replace each conditional reference (``Practitioner?identifier=...``) of a PUT, a POST or a
+    batch entry by the one resource it matches among those the caller may see (422 when it
+    matches none or several), each distinct one searched once per request; whether any was.
+    (A transaction resolves its own before its entries run, so none is left here.)"""
+    holders = [h for h in reference_holders(resource, []) if is_conditional_reference(h["reference"])]
+    if not holders:
+        return False
+    visible = call.access.inner_filter if call.access is not None else None
+    found: dict[str, str] = {}
+    for holder in holders:
+        reference = holder["reference"]
+        if reference not in found:
+            resource_type, _, query = reference.partition("?")
+            if not is_resource_type(resource_type):
+                raise bad_request(f"the conditional reference '{reference[:200]}' names no resource type")
+            try:
+                ids = find_ids(
+                    call.write_tx, resource_type, parse_qsl(query, keep_blank_values=True), 2, visible
+                )
+            except SearchError as failure:
+                raise bad_request(f"the conditional reference '{reference[:200]}': {failure}") from None
+            if len(ids) != 1:
+                how = "no resource" if not ids else "more than one resource"
+                raise error(
+                    Category.UNPROCESSABLE,
+                    "not-found",
+                    f"the conditional reference '{reference[:200]}' matches {how}",
+                )
+            found[reference] = f"{resource_type}/{ids[0]}"
+        holder["reference"] = found[reference]
+    return True
+
+
+def reference_holders(value: Any, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every object with a ``reference`` string in a resource (Reference elements)."""
+    if isinstance(value, dict):
+        if isinstance(value.get("reference"), str):
+            found.append(value)
+        for item in value.values():
+            if isinstance(item, dict | list):
+                reference_holders(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict | list):
+                reference_holders(item, found)
+    return found
+
+
+def is_conditional_reference(reference: str) -> bool:
+    return "?" in reference and not reference.startswith(("http:", "https:", "urn:"))
 
 
 def version_headers(stored: StoredVersion, base: str) -> dict[str, str]:
