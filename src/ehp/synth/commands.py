@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import httpx
+import orjson
 import typer
 
+from ehp.bulk.folder import ERRORS_FILE, load_folder_database, load_folder_http
 from ehp.registry.geography import REGION_CODES
-from ehp.synth.generator import FORMATS, SynthConfig, synthesize
+from ehp.synth.generator import FORMATS, MANIFEST, SynthConfig, synthesize
 from ehp.synth.loader import LoadError, load_database, load_http
 
 
@@ -43,7 +46,10 @@ def synth(
 
 
 def load(
-    folder: Annotated[Path, typer.Argument(help="A folder written by `ehp synth`.")],
+    folder: Annotated[
+        Path,
+        typer.Argument(help="A folder written by `ehp synth`, or of FHIR NDJSON / Bundle JSON files."),
+    ],
     url: Annotated[
         str | None, typer.Option(help="FHIR base of a running server, e.g. http://127.0.0.1:8080/fhir")
     ] = None,
@@ -57,9 +63,13 @@ def load(
     ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
-    """Load a generated set, resumably: an interrupted load continues where it stopped."""
+    """Load a generated set, or any folder of FHIR NDJSON (Type.ndjson, Type.000.ndjson) or Bundle
+    JSON files; resumably: an interrupted load continues where it stopped."""
     if (url is None) == (database is None):
         raise typer.BadParameter("give either --url or --database")
+    if not is_generated_set(folder):
+        _load_any_folder(folder, url, database, clients, token, quiet)
+        return
     try:
         if url is not None:
             summary = load_http(folder, url, clients=clients, token=token, show_progress=not quiet)
@@ -78,3 +88,37 @@ def load(
         typer.echo(
             f"(to load the set again into a new database at this address, delete {folder}/.load-progress-*)"
         )
+
+
+def is_generated_set(folder: Path) -> bool:
+    """Whether ``ehp synth`` wrote the folder (its manifest lists the files), not another system."""
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return False
+    try:
+        return "files" in orjson.loads(manifest.read_bytes())
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _load_any_folder(
+    folder: Path, url: str | None, database: str | None, clients: int, token: str | None, quiet: bool
+) -> None:
+    try:
+        if url is not None:
+            summary = load_folder_http(folder, url, clients=clients, token=token, show_progress=not quiet)
+        else:
+            assert database is not None
+            summary = load_folder_database(folder, database, show_progress=not quiet)
+    except (ValueError, OSError, httpx.HTTPError) as failure:
+        typer.echo(f"error: {failure}", err=True)
+        raise typer.Exit(1) from None
+    rate = summary.written / summary.seconds if summary.seconds else 0.0
+    typer.echo(
+        f"loaded {summary.written} resources and {summary.bundles} Bundle files in {summary.seconds:.1f}s "
+        f"({rate:.0f} resources/s); {summary.refused} refused"
+    )
+    for line in summary.errors[:10]:
+        typer.echo(f"  refused: {line}", err=True)
+    if summary.refused and database is not None:
+        typer.echo(f"  every refusal, as OperationOutcomes: {folder / ERRORS_FILE}", err=True)
