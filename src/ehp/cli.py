@@ -25,6 +25,7 @@ from ehp.bench.options import (
     WorkersOption,
 )
 from ehp.bench.passport_bench import bench_passport
+from ehp.bench.roundtrip import bench_roundtrip
 from ehp.bench.search_bench import bench_search
 from ehp.bench.store_bench import (
     StoreBenchConfig,
@@ -222,6 +223,7 @@ bench_app.command("passport")(bench_passport)
 bench_app.command("access")(bench_access)
 bench_app.command("validation")(bench_validation)
 bench_app.command("export")(bench_export)
+bench_app.command("roundtrip")(bench_roundtrip)
 
 
 @bench_app.command("store")
