@@ -32,6 +32,9 @@ class FhirRequest:
     """The resource was already validated (a transaction validates before taking the write lock)."""
     index_rows: IndexRows | None = None
     """The resource's index rows, when extracted before the transaction began."""
+    references_resolved: bool = False
+    """Its conditional references were already resolved (a transaction's entries, an import's
+    lines): the write does not walk the resource for them again."""
 
     @classmethod
     def from_url(

@@ -133,35 +133,43 @@ def _download_seconds(outputs: list[dict[str, Any]], folder: Path | None = None)
     return time.perf_counter() - started
 
 
-def _import_once(
-    server: BenchServer, folder: Path, outputs: list[dict[str, Any]]
-) -> tuple[float, float, int]:
+def run_import(
+    server: BenchServer, files: list[tuple[str, Path]], poll: float = 0.05
+) -> tuple[float, dict[str, Any]]:
+    """``$import`` of these (type, file) inputs, from kick-off to manifest: (seconds, manifest)."""
     inputs = [
         {
             "name": "input",
             "part": [
-                {"name": "type", "valueCode": output["type"]},
-                {"name": "url", "valueUri": (folder / f"{number:03d}-{output['type']}.ndjson").as_uri()},
+                {"name": "type", "valueCode": kind},
+                {"name": "url", "valueUri": path.resolve().as_uri()},
             ],
         }
-        for number, output in enumerate(outputs)
+        for kind, path in files
     ]
     body = {
         "resourceType": "Parameters",
         "parameter": [{"name": "inputFormat", "valueCode": "application/fhir+ndjson"}, *inputs],
     }
-    cpu = server.cpu_seconds()
     started = time.perf_counter()
     kick = httpx.post(f"{server.base}/$import", json=body, headers={"Prefer": "respond-async"}, timeout=60)
     kick.raise_for_status()
     while True:
         answer = httpx.get(kick.headers["Content-Location"], timeout=60)
         if answer.status_code == 200:
-            break
+            manifest: dict[str, Any] = answer.json()
+            return time.perf_counter() - started, manifest
         answer.raise_for_status()
-        time.sleep(0.05)
-    seconds = time.perf_counter() - started
-    written = sum(int(o["count"]) for o in answer.json()["output"])
+        time.sleep(poll)
+
+
+def _import_once(
+    server: BenchServer, folder: Path, outputs: list[dict[str, Any]]
+) -> tuple[float, float, int]:
+    files = [(o["type"], folder / f"{number:03d}-{o['type']}.ndjson") for number, o in enumerate(outputs)]
+    cpu = server.cpu_seconds()
+    seconds, manifest = run_import(server, files)
+    written = sum(int(o["count"]) for o in manifest["output"])
     return seconds, server.cpu_seconds() - cpu, written
 
 

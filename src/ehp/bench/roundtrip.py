@@ -21,10 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import orjson
 import typer
 
+from ehp.bench.export_bench import run_import
 from ehp.bench.options import PostgresAdminOption
 from ehp.bench.servers import DEFAULT_POSTGRES_ADMIN, BenchServer, throwaway_postgres
 from ehp.bulk.cli import export_command
@@ -41,33 +41,12 @@ def _export(base: str, folder: Path) -> tuple[float, dict[str, Any]]:
 
 def _import(server: BenchServer, folder: Path, manifest: dict[str, Any]) -> tuple[float, dict[str, Any]]:
     numbers: dict[str, int] = {}
-    inputs = []
+    files = []
     for output in manifest["output"]:
         number = numbers.get(output["type"], 0)
         numbers[output["type"]] = number + 1
-        path = folder / f"{output['type']}.{number:03d}.ndjson"
-        inputs.append(
-            {
-                "name": "input",
-                "part": [
-                    {"name": "type", "valueCode": output["type"]},
-                    {"name": "url", "valueUri": path.resolve().as_uri()},
-                ],
-            }
-        )
-    body = {
-        "resourceType": "Parameters",
-        "parameter": [{"name": "inputFormat", "valueCode": "application/fhir+ndjson"}, *inputs],
-    }
-    started = time.perf_counter()
-    kick = httpx.post(f"{server.base}/$import", json=body, headers={"Prefer": "respond-async"}, timeout=60)
-    kick.raise_for_status()
-    while True:
-        answer = httpx.get(kick.headers["Content-Location"], timeout=60)
-        if answer.status_code == 200:
-            return time.perf_counter() - started, answer.json()
-        answer.raise_for_status()
-        time.sleep(1)
+        files.append((output["type"], folder / f"{output['type']}.{number:03d}.ndjson"))
+    return run_import(server, files, poll=1.0)
 
 
 def _lines(folder: Path, resource_type: str) -> Iterator[bytes]:

@@ -384,7 +384,7 @@ class ImportRun:
             outcome.errors.append(self._error(line, prepared.error or "refused"))
             return
         try:
-            changed = self._resolve(tx, resource, visible)
+            changed = prepared.conditional and self._resolve(tx, resource, visible)
         except Deferred as reason:
             if last_pass:
                 outcome.errors.append(self._error(line, str(reason)))
@@ -400,6 +400,7 @@ class ImportRun:
             resource=resource,
             validated=prepared.validated,
             index_rows=None if changed else prepared.index,
+            references_resolved=True,
         )
         before = tx.pending_versions
         try:

@@ -30,6 +30,8 @@ class Prepared:
     """Why the line is refused before anything is written."""
     index: IndexRows | None = None
     validated: bool = False
+    conditional: bool = True
+    """It may hold conditional references (unknown until validated: then looked for)."""
 
 
 def prepare_lines(contents: list[bytes], expected: list[str], validate: list[bool]) -> list[Prepared]:
@@ -68,4 +70,4 @@ def _prepare(content: bytes, expected: str, check: bool) -> Prepared:
     conditional = b"?" in content and any(
         is_conditional_reference(holder["reference"]) for holder in reference_holders(resource, [])
     )
-    return Prepared(resource, None, None if conditional else extract_index(resource), True)
+    return Prepared(resource, None, None if conditional else extract_index(resource), True, conditional)

@@ -185,6 +185,7 @@ def _prepare(entries: list[Entry]) -> dict[str, str] | None:
     for entry in written:
         _rewrite_references(None, entry, links)
         entry.request.index_rows = extract_index(entry.resource)
+        entry.request.references_resolved = True  # none is conditional (checked above)
     return links
 
 
@@ -207,6 +208,7 @@ def _run_transaction(
         for entry in entries:
             if entry.resource is not None and entry.request.method in ("POST", "PUT"):
                 _rewrite_references(tx, entry, links, visible)
+                entry.request.references_resolved = True
     # One query for the current versions of every resource the entries change, not one each.
     tx.preload([e.target for e in entries if e.target is not None and e.request.assigned_id is None])
     for entry in sorted(entries, key=lambda e: TRANSACTION_ORDER[e.request.method]):

@@ -69,7 +69,7 @@ def required_profiles(call: Call, resource_type: str) -> list[Profile]:
 def check_rules(call: Call, resource_id: str, resource: dict[str, Any]) -> None:
     """The server's business rules for this resource type (see ``ehp.api.rules``); conditional
     references are resolved first."""
-    if resolve_conditional_references(call, resource):
+    if not call.request.references_resolved and resolve_conditional_references(call, resource):
         call.request.index_rows = None
     if apply_rules(call.service.rules, call.write_tx, call.type, resource_id, resource):
         call.request.index_rows = None
