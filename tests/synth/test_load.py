@@ -173,7 +173,7 @@ def test_load_into_a_database_resumes_without_duplicates(
 
 def test_load_refuses_bad_input(tmp_path: Path) -> None:
     result = runner.invoke(app, ["load", str(tmp_path), "--database", f"sqlite:///{tmp_path / 'x.db'}"])
-    assert result.exit_code == 1 and "no generated set" in result.output
+    assert result.exit_code == 1 and "holds no .ndjson or Bundle .json files" in result.output
     assert runner.invoke(app, ["load", str(tmp_path)]).exit_code == 2
     both = runner.invoke(
         app, ["load", str(tmp_path), "--url", "http://127.0.0.1:1/fhir", "--database", "sqlite://"]
