@@ -9,6 +9,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from ehp.bench.servers import BenchServer
+from ehp.registry.iin import IIN_SYSTEM, make_iin
 from ehp.synth.generator import SynthConfig, synthesize
 from tests.bulk.test_export import ASYNC, export, finished, lines
 from tests.conftest import BACKENDS
@@ -240,3 +242,47 @@ def test_an_import_survives_its_server_being_killed(
         again = lines(finished(export(second.base)))
     assert len(again) == sum(o["count"] for o in manifest["output"])
     assert all(r["meta"]["versionId"] == "1" for r in again), "nothing was written twice"
+
+
+def test_a_patient_the_centre_holds_under_another_id_is_linked_to_it(tmp_path: Path) -> None:
+    iin = make_iin(date(1985, 4, 12), "female", 777)
+    assert iin is not None
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    sender = {
+        "resourceType": "Patient",
+        "id": "vendor-77",
+        "identifier": [{"system": IIN_SYSTEM, "value": iin}],
+    }
+    observation = {
+        "resourceType": "Observation",
+        "id": "vendor-obs-77",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": "Patient/vendor-77"},
+    }
+    inputs = [
+        ("Observation", _write(inbox, "Observation.ndjson", [observation])),
+        ("Patient", _write(inbox, "Patient.ndjson", [sender])),
+    ]
+    arguments = ["--import-dir", str(inbox)]
+    with BenchServer(
+        f"sqlite:///{tmp_path / 'ehp.db'}", tmp_path / "server.log", extra_args=arguments
+    ) as server:
+        base = server.base
+        national = {
+            "resourceType": "Patient",
+            "id": "national-77",
+            "identifier": [{"system": IIN_SYSTEM, "value": iin}],
+        }
+        assert httpx.put(f"{base}/Patient/national-77", json=national).status_code == 201
+        manifest = finished(start_import(base, parameters(inputs)))
+        assert manifest["error"] == [], errors_of(manifest)
+        linked = httpx.get(f"{base}/Patient/vendor-77").json()
+        assert linked["active"] is False, "the sender's id stays resolvable"
+        assert linked["link"] == [{"other": {"reference": "Patient/national-77"}, "type": "replaced-by"}]
+        holders = httpx.get(f"{base}/Patient", params={"identifier": f"{IIN_SYSTEM}|{iin}"}).json()["entry"]
+        active = [e["resource"]["id"] for e in holders if e["resource"].get("active") is not False]
+        assert active == ["national-77"], "one active record per IIN"
+        found = httpx.get(f"{base}/Observation", params={"patient": "Patient/national-77"}).json()
+        assert [e["resource"]["id"] for e in found["entry"]] == ["vendor-obs-77"]

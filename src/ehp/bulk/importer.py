@@ -45,6 +45,9 @@ from ehp.bulk.prepare import Prepared, prepare_lines
 from ehp.bulk.schema import bulk_pending
 from ehp.errors import FhirError
 from ehp.fhir.definitions import is_resource_type
+from ehp.registry.iin_rule import IinRule
+from ehp.registry.records import TransactionIndex, replaced_by
+from ehp.registry.settings import registry_settings
 from ehp.search.errors import SearchError
 from ehp.search.query import InnerFilter, find_ids
 from ehp.store.writes import WriteTransaction
@@ -219,6 +222,13 @@ class ImportRun:
         self.cursor.setdefault("pending_number", 0)
         self.references: dict[str, str] = {}
         """Conditional reference → Type/id, for the job (emptied when it reaches CACHE_SIZE)."""
+        self.national: dict[str, str | None] = {}
+        """Patient id → the national record it is linked to (None: it is not linked)."""
+        self.iin = IinRule(registry_settings().iin_system)
+        order = sorted(range(len(self.spec.inputs)), key=lambda i: self.spec.inputs[i].type != "Patient")
+        self.order = order
+        """Inputs in the order they are read: Patients first, so that what refers to a patient the
+        centre already holds under another id is redirected to that record."""
 
     def run(self) -> None:
         try:
@@ -267,8 +277,9 @@ class ImportRun:
         self._commit(batch, last_pass=False, prepared=future.result() if future is not None else None)
 
     def _batches(self) -> Iterator[Batch]:
-        for index in range(int(self.cursor["input"]), len(self.spec.inputs)):
-            skip = int(self.cursor["line"]) if index == self.cursor["input"] else 0
+        for position in range(int(self.cursor["input"]), len(self.order)):
+            index = self.order[position]
+            skip = int(self.cursor["line"]) if position == self.cursor["input"] else 0
             lines: list[Line] = []
             number = 0
             try:
@@ -277,14 +288,16 @@ class ImportRun:
                         continue
                     lines.append(Line(index, number, content))
                     if len(lines) == BATCH:
-                        yield Batch(lines, (index, number))
+                        yield Batch(lines, (position, number))
                         lines = []
             except OSError as failure:
                 if lines:
-                    yield Batch(lines, (index, number))
-                yield Batch([Line(index, 0, b"")], (index + 1, 0), f"the file could not be read: {failure}")
+                    yield Batch(lines, (position, number))
+                yield Batch(
+                    [Line(index, 0, b"")], (position + 1, 0), f"the file could not be read: {failure}"
+                )
                 continue
-            yield Batch(lines, (index + 1, 0))
+            yield Batch(lines, (position + 1, 0))
 
     def _preparation(self, lines: list[Line]) -> tuple[list[bytes], list[str], list[bool]]:
         kinds = [self.spec.inputs[line.input].type for line in lines]
@@ -385,6 +398,7 @@ class ImportRun:
             return
         try:
             changed = prepared.conditional and self._resolve(tx, resource, visible)
+            changed = self._to_national(tx, resource, prepared) or changed
         except Deferred as reason:
             if last_pass:
                 outcome.errors.append(self._error(line, str(reason)))
@@ -412,6 +426,66 @@ class ImportRun:
             outcome.errors.append(self._error(line, why))
             return
         outcome.written[line.input] = outcome.written.get(line.input, 0) + 1
+
+    def _to_national(self, tx: WriteTransaction, resource: dict[str, Any], prepared: Prepared) -> bool:
+        """One person, one passport, whoever sends: a Patient whose IIN the store already holds
+        under another id is written linked to that record (``replaced-by``, inactive; its own id
+        still answers), and references to it in what follows point at the national record.
+        Whether the resource changed."""
+        changed = False
+        if resource["resourceType"] == "Patient":
+            self.national[resource["id"]] = national = self._holder(tx, resource)
+            if national is not None:
+                resource["active"] = False
+                resource["link"] = [
+                    *(resource.get("link") or []),
+                    {"other": {"reference": f"Patient/{national}"}, "type": "replaced-by"},
+                ]
+                changed = True
+        patients = prepared.patients
+        if patients is None:
+            patients = frozenset(
+                h["reference"].removeprefix("Patient/")
+                for h in reference_holders(resource, [])
+                if h["reference"].startswith("Patient/")
+            )
+        targets = {p: t for p in patients if p != resource["id"] and (t := self._linked(tx, p)) is not None}
+        if targets:
+            for holder in reference_holders(resource, []):
+                target = targets.get(holder["reference"].removeprefix("Patient/"))
+                if holder["reference"].startswith("Patient/") and target is not None:
+                    holder["reference"] = f"Patient/{target}"
+            changed = True
+        return changed
+
+    def _holder(self, tx: WriteTransaction, patient: dict[str, Any]) -> str | None:
+        """The one other active record holding the Patient's IIN, if there is one."""
+        if replaced_by(patient):
+            return None
+        try:
+            found = self.iin.official_iin(patient)
+        except FhirError:
+            return None  # an invalid IIN: the write refuses it
+        if found is None:
+            return None
+        runner = TransactionIndex(tx)
+        ids = [
+            i
+            for i in find_ids(runner, "Patient", [("identifier", f"{self.iin.system}|{found[0]}")], 5)
+            if i != patient["id"]
+        ]
+        holders = [i for i, content in runner.contents("Patient", ids).items() if not replaced_by(content)]
+        return holders[0] if len(holders) == 1 else None
+
+    def _linked(self, tx: WriteTransaction, patient_id: str) -> str | None:
+        if patient_id not in self.national:
+            if len(self.national) >= CACHE_SIZE:
+                self.national.clear()
+            stored = tx.current("Patient", patient_id)
+            self.national[patient_id] = (
+                replaced_by(orjson.loads(stored.content)) if stored is not None and stored.content else None
+            )
+        return self.national[patient_id]
 
     def _resolve(self, tx: WriteTransaction, resource: dict[str, Any], visible: InnerFilter | None) -> bool:
         """Replace conditional references by Type/id; whether there were any."""

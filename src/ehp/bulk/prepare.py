@@ -32,6 +32,8 @@ class Prepared:
     validated: bool = False
     conditional: bool = True
     """It may hold conditional references (unknown until validated: then looked for)."""
+    patients: frozenset[str] | None = None
+    """The ids of the patients it refers to (``Patient/ID``), ``None``: not looked at yet."""
 
 
 def prepare_lines(contents: list[bytes], expected: list[str], validate: list[bool]) -> list[Prepared]:
@@ -70,4 +72,15 @@ def _prepare(content: bytes, expected: str, check: bool) -> Prepared:
     conditional = b"?" in content and any(
         is_conditional_reference(holder["reference"]) for holder in reference_holders(resource, [])
     )
-    return Prepared(resource, None, None if conditional else extract_index(resource), True, conditional)
+    patients = (
+        frozenset(
+            reference.removeprefix("Patient/")
+            for holder in reference_holders(resource, [])
+            if (reference := holder["reference"]).startswith("Patient/")
+        )
+        if b'"Patient/' in content
+        else frozenset()
+    )
+    return Prepared(
+        resource, None, None if conditional else extract_index(resource), True, conditional, patients
+    )

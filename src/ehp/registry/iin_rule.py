@@ -57,7 +57,9 @@ class IinRule:
             return False
         iin, index = found
         changed = _agree(kind, resource, iin)
-        if kind in UNIQUE_TYPES:
+        if kind in UNIQUE_TYPES and not (kind == "Patient" and replaced_by(resource)):
+            # a record merged into another (replaced-by) holds its IIN no more than those it was
+            # merged with: it is not one of the IIN's records
             self._unique(tx, kind, resource_id, iin, index)
         return changed
 
