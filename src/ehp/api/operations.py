@@ -309,38 +309,46 @@ DEFINITIONS: tuple[Definition, ...] = (
         ),
     ),
 )
-BULK_DEFINITIONS: tuple[Definition, ...] = (
-    Definition(
-        "export-poll-status",
-        "export-poll-status",
-        "A bulk export's status",
-        "GET: 202 with X-Progress while the export started by the caller runs, 200 with the "
-        "completion manifest when done; DELETE: cancel it (or delete its files). The kick-off's "
-        "Content-Location names it.",
-        (),
-        system=True,
-        type=False,
-        instance=False,
-        affects_state=True,
-        parameters=(_in("_jobId", "string", "The job", 1),),
-    ),
-    Definition(
-        "export-file",
-        "export-file",
-        "A bulk export's output file",
-        "One NDJSON file of a finished export started by the caller (the manifest's output urls).",
-        (),
-        system=True,
-        type=False,
-        instance=False,
-        affects_state=False,
-        parameters=(
-            _in("_jobId", "string", "The job", 1),
-            _in("file", "integer", "The file's number", 1),
+
+
+def _job_definitions(kind: str, manifest: str, files: str) -> tuple[Definition, Definition]:
+    """A bulk job's status (GET, DELETE) and file operations: one shape for export and import."""
+    job = _in("_jobId", "string", "The job", 1)
+    return (
+        Definition(
+            f"{kind}-poll-status",
+            f"{kind}-poll-status",
+            f"A bulk {kind}'s status",
+            f"GET: 202 with X-Progress while the {kind} started by the caller runs, 200 with {manifest} "
+            "when done; DELETE: cancel it (or delete its files). The kick-off's Content-Location names it.",
+            (),
+            system=True,
+            type=False,
+            instance=False,
+            affects_state=True,
+            parameters=(job,),
         ),
+        Definition(
+            f"{kind}-file",
+            f"{kind}-file",
+            f"A bulk {kind}'s file",
+            files,
+            (),
+            system=True,
+            type=False,
+            instance=False,
+            affects_state=False,
+            parameters=(job, _in("file", "integer", "The file's number", 1)),
+        ),
+    )
+
+
+BULK_DEFINITIONS: tuple[Definition, ...] = (
+    *_job_definitions(
+        "export",
+        "the completion manifest",
+        "One NDJSON file of a finished export started by the caller (the manifest's output urls).",
     ),
-)
-BULK_DEFINITIONS += (
     Definition(
         "import",
         "import",
@@ -368,30 +376,10 @@ BULK_DEFINITIONS += (
             ),
         ),
     ),
-    Definition(
-        "import-poll-status",
-        "import-poll-status",
-        "A bulk import's status",
-        "GET: 202 with X-Progress while the import started by the caller runs, 200 with the "
-        "manifest (output per input with its count, error files) when done; DELETE: cancel it.",
-        (),
-        system=True,
-        type=False,
-        instance=False,
-        affects_state=True,
-        parameters=(_in("_jobId", "string", "The job", 1),),
-    ),
-    Definition(
-        "import-file",
-        "import-file",
-        "A bulk import's error file",
+    *_job_definitions(
+        "import",
+        "the manifest (output per input with its count, error files)",
         "The NDJSON OperationOutcomes of what an import refused, one per resource or line.",
-        (),
-        system=True,
-        type=False,
-        instance=False,
-        affects_state=False,
-        parameters=(_in("_jobId", "string", "The job", 1), _in("file", "integer", "The file's number", 1)),
     ),
 )
 DEFINITIONS = DEFINITIONS + BULK_DEFINITIONS

@@ -118,15 +118,16 @@ def check_type_filters(store: Store, filters: Sequence[str]) -> dict[str, tuple[
         if not mark or not is_resource_type(resource_type) or not query:
             raise ExportRefused("_typeFilter", f"'{text[:100]}' is not Type?search")
         try:
-            criteria_clause(Scope(store.params), (resource_type,), parse_criteria(_query(query)), strict=True)
+            criteria_clause(
+                Scope(store.params),
+                (resource_type,),
+                parse_criteria(parse_qsl(query, keep_blank_values=True)),
+                strict=True,
+            )
         except SearchError as failure:
             raise ExportRefused("_typeFilter", f"'{text[:100]}': {failure}") from None
         found.setdefault(resource_type, []).append(query)
     return {key: tuple(value) for key, value in found.items()}
-
-
-def _query(text: str) -> list[tuple[str, str]]:
-    return parse_qsl(text, keep_blank_values=True)
 
 
 def present_types(connection: Connection) -> list[str]:
@@ -306,7 +307,10 @@ class ExportRun:
                 or_(
                     *(
                         criteria_clause(
-                            scope, (resource_type,), parse_criteria(_query(query)), strict=True
+                            scope,
+                            (resource_type,),
+                            parse_criteria(parse_qsl(query, keep_blank_values=True)),
+                            strict=True,
                         ).where
                         for query in searches
                     )

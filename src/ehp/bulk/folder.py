@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ehp.api.messages import FhirRequest
 from ehp.api.routes import core_routes
 from ehp.api.service import FhirService, Settings
-from ehp.bulk.importer import IMPORT, IMPORT_DIR_VARIABLE, ImportInput, ImportRun, ImportSpec
+from ehp.bulk.importer import IMPORT, IMPORT_DIR_VARIABLE, ImportInput, ImportRun, ImportSpec, file_path
 from ehp.bulk.jobs import (
     DONE,
     FAILED,
@@ -140,7 +140,7 @@ def _import_in_process(
         spec = ImportSpec(tuple(inputs), "http://ehp.invalid/fhir", folder.resolve().as_uri())
         job = create_job(engine, IMPORT, LOADER, f"ehp load {folder}", spec.to_json())
         marker.write_text(job.id)
-    total = sum(_lines(Path(item.url.removeprefix("file://"))) for item in inputs)
+    total = sum(_lines(file_path(item.url)) for item in inputs)
     lease = f"ehp-load-{os.getpid()}"
     claimed = claim_next(engine, lease, (IMPORT,))
     if claimed is None or claimed.id != job.id:
@@ -191,7 +191,7 @@ def load_folder_http(
         headers["Authorization"] = f"Bearer {token}"
     summary = FolderLoad()
     later: list[tuple[str, dict[str, Any]]] = []
-    total = sum(_lines(Path(item.url.removeprefix("file://"))) for item in inputs)
+    total = sum(_lines(file_path(item.url)) for item in inputs)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with (
         httpx.Client(headers=headers, timeout=300) as client,
@@ -216,7 +216,7 @@ def load_folder_http(
 def _batches(inputs: list[ImportInput]) -> Iterator[list[tuple[str, dict[str, Any]]]]:
     batch: list[tuple[str, dict[str, Any]]] = []
     for item in inputs:
-        path = Path(item.url.removeprefix("file://"))
+        path = file_path(item.url)
         with path.open("rb") as handle:
             for number, line in enumerate(handle, 1):
                 if not line.strip():

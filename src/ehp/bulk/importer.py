@@ -153,11 +153,16 @@ def check_url(url: str) -> None:
     folder = import_directory()
     if folder is None:
         raise ImportRefused("input.url", "this server takes no file:// inputs (see ehp serve --import-dir)")
-    path = Path(unquote(parts.path)).resolve()
+    path = file_path(url).resolve()
     if not path.is_relative_to(folder):
         raise ImportRefused("input.url", f"{url[:100]!r} is outside the import directory")
     if not path.is_file():
         raise ImportRefused("input.url", f"{url[:100]!r} is not a file")
+
+
+def file_path(url: str) -> Path:
+    """The path a ``file://`` URL names (percent-encoding undone, as ``Path.as_uri`` writes it)."""
+    return Path(unquote(urlsplit(url).path))
 
 
 def read_lines(url: str) -> Iterator[bytes]:
@@ -165,7 +170,7 @@ def read_lines(url: str) -> Iterator[bytes]:
     parts = urlsplit(url)
     if parts.scheme == "file":
         check_url(url)
-        with Path(unquote(parts.path)).open("rb") as handle:
+        with file_path(url).open("rb") as handle:
             yield from handle
         return
     with httpx.stream(

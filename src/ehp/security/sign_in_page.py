@@ -38,7 +38,7 @@ from ehp.security.sessions import (
 )
 from ehp.security.sign_in import Attempt, RelyingParty, SignInError
 from ehp.security.throttle import LockedOut, checked_login
-from ehp.security.tokens import EHP_ALGORITHM, VerifiedToken
+from ehp.security.tokens import EHP_ALGORITHM
 
 ATTEMPT_COOKIE = "ehp_signin"
 ATTEMPT_AUDIENCE = "urn:ehp:sign-in"
@@ -71,9 +71,6 @@ def sign_in_routes(
         for base in settings.public_base_urls:
             return base.removesuffix("/fhir")
         return f"{request.url.scheme}://{request.url.netloc}"
-
-    def current(request: Request) -> VerifiedToken | None:
-        return current_session(authenticator, request)
 
     def page(language: str, return_to: str, message: str = "", status: int = 200, who: str = "") -> Response:
         parts = [f"<h2>{escape(_t(language, 'sign-in'))}</h2>"]
@@ -148,7 +145,7 @@ def sign_in_routes(
     async def show(request: Request) -> Response:
         language = language_of(request)
         return_to = safe_return(request.query_params.get("return_to"))
-        session = await run_in_threadpool(current, request)
+        session = await run_in_threadpool(current_session, authenticator, request)
         return page(language, return_to, who=session.subject if session else "")
 
     async def with_password(request: Request) -> Response:
@@ -224,7 +221,7 @@ def sign_in_routes(
         language = language_of(request)
         if not from_own_origin(request):
             return page(language, DEFAULT_RETURN, _t(language, "cross-site"), 403)
-        session = await run_in_threadpool(current, request)
+        session = await run_in_threadpool(current_session, authenticator, request)
         if session is not None:
             await run_in_threadpool(close_session, engine, settings, session)
         response = RedirectResponse(f"/auth/signin?lang={language}", status_code=303, headers=PAGE_HEADERS)

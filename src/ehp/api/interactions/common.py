@@ -69,7 +69,11 @@ def required_profiles(call: Call, resource_type: str) -> list[Profile]:
 def check_rules(call: Call, resource_id: str, resource: dict[str, Any]) -> None:
     """The server's business rules for this resource type (see ``ehp.api.rules``); conditional
     references are resolved first."""
-    if not call.request.references_resolved and resolve_conditional_references(call, resource):
+    body = call.request.body
+    may_hold = not call.request.references_resolved and (body is None or b"?" in body)
+    # a REST body without any '?' holds no conditional reference: no walk of the resource on
+    # every write (the walk costs about 57 µs a resource, measured in the import's profile)
+    if may_hold and resolve_conditional_references(call, resource):
         call.request.index_rows = None
     if apply_rules(call.service.rules, call.write_tx, call.type, resource_id, resource):
         call.request.index_rows = None
